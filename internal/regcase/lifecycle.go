@@ -1,0 +1,333 @@
+package regcase
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+//go:embed lifecycle.json
+var defaultLifecycle []byte
+
+// DefaultLifecycleJSON returns the built-in lifecycle definition.
+func DefaultLifecycleJSON() []byte { return bytes.Clone(defaultLifecycle) }
+
+// Constraint narrows who, within a role, may take a transition.
+type Constraint string
+
+// The constraints a lifecycle actor can carry.
+const (
+	ConstraintNone       Constraint = ""
+	ConstraintAssignee   Constraint = "assignee"    // the caller is the case's assignee
+	ConstraintSelfAssign Constraint = "self_assign" // the assignee named is the caller
+)
+
+// The fields a transition can require. Each has a validator below.
+const (
+	FieldAssignee        = "assignee"
+	FieldFindings        = "findings"
+	FieldProposedAction  = "proposed_action"
+	FieldReason          = "reason"
+	FieldAction          = "action"
+	FieldResolution      = "resolution"
+	FieldAppealReference = "appeal_reference"
+	FieldDecision        = "decision"
+)
+
+var knownFields = []string{FieldAssignee, FieldFindings, FieldProposedAction, FieldReason,
+	FieldAction, FieldResolution, FieldAppealReference, FieldDecision}
+
+// LifecycleState is one state of the case lifecycle.
+type LifecycleState struct {
+	Name  string `json:"name"`
+	Final bool   `json:"final,omitempty"`
+}
+
+// LifecycleActor is a role allowed to take a transition, with an optional
+// constraint.
+type LifecycleActor struct {
+	Role       Role       `json:"role"`
+	Constraint Constraint `json:"constraint,omitempty"`
+}
+
+// Transition is one edge of the lifecycle.
+type Transition struct {
+	From        string           `json:"from"`
+	To          string           `json:"to"`
+	Requires    []string         `json:"requires"`
+	Resolutions []string         `json:"resolutions,omitempty"`
+	Actors      []LifecycleActor `json:"actors"`
+}
+
+// Lifecycle is the case state machine as data. Build one with ParseLifecycle,
+// which validates it; the zero value is unusable.
+type Lifecycle struct {
+	Name        string           `json:"name"`
+	Initial     string           `json:"initial"`
+	States      []LifecycleState `json:"states"`
+	Transitions []Transition     `json:"transitions"`
+}
+
+// ParseLifecycle decodes and validates a lifecycle definition. It returns an
+// error naming the first problem: unknown state, role, field or constraint, a
+// duplicate edge, an unreachable state, a final state with no resolution
+// requirement on its way in, or a non-final state with no way out.
+func ParseLifecycle(data []byte) (*Lifecycle, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var lc Lifecycle
+	if err := dec.Decode(&lc); err != nil {
+		return nil, fmt.Errorf("lifecycle: decode: %w", err)
+	}
+	if err := lc.validate(); err != nil {
+		return nil, fmt.Errorf("lifecycle %q: %w", lc.Name, err)
+	}
+	return &lc, nil
+}
+
+// MustDefaultLifecycle returns the built-in lifecycle; it panics only if the
+// embedded file is broken, which a test guards.
+func MustDefaultLifecycle() *Lifecycle {
+	lc, err := ParseLifecycle(defaultLifecycle)
+	if err != nil {
+		panic(err)
+	}
+	return lc
+}
+
+func (lc *Lifecycle) validate() error {
+	if len(lc.States) == 0 {
+		return errors.New("no states")
+	}
+	states := map[string]LifecycleState{}
+	for _, s := range lc.States {
+		if s.Name == "" {
+			return errors.New("a state has no name")
+		}
+		if _, dup := states[s.Name]; dup {
+			return fmt.Errorf("state %q defined twice", s.Name)
+		}
+		states[s.Name] = s
+	}
+	if _, ok := states[lc.Initial]; !ok {
+		return fmt.Errorf("initial state %q is not a state", lc.Initial)
+	}
+	seen := map[[2]string]bool{}
+	out := map[string]int{}
+	for i, t := range lc.Transitions {
+		where := fmt.Sprintf("transition %d (%s -> %s)", i, t.From, t.To)
+		if _, ok := states[t.From]; !ok {
+			return fmt.Errorf("%s: unknown from-state", where)
+		}
+		to, ok := states[t.To]
+		if !ok {
+			return fmt.Errorf("%s: unknown to-state", where)
+		}
+		if t.From == t.To {
+			return fmt.Errorf("%s: a transition must change state", where)
+		}
+		if seen[[2]string{t.From, t.To}] {
+			return fmt.Errorf("%s: defined twice", where)
+		}
+		seen[[2]string{t.From, t.To}] = true
+		out[t.From]++
+		if len(t.Actors) == 0 {
+			return fmt.Errorf("%s: no actor may take it", where)
+		}
+		for _, a := range t.Actors {
+			if !slices.Contains(StaffRoles, a.Role) {
+				return fmt.Errorf("%s: unknown role %q", where, a.Role)
+			}
+			switch a.Constraint {
+			case ConstraintNone, ConstraintAssignee:
+			case ConstraintSelfAssign:
+				if !slices.Contains(t.Requires, FieldAssignee) {
+					return fmt.Errorf("%s: self_assign needs the assignee field", where)
+				}
+			default:
+				return fmt.Errorf("%s: unknown constraint %q", where, a.Constraint)
+			}
+		}
+		for _, f := range t.Requires {
+			if !slices.Contains(knownFields, f) {
+				return fmt.Errorf("%s: unknown field %q", where, f)
+			}
+		}
+		hasRes := slices.Contains(t.Requires, FieldResolution)
+		if to.Final != hasRes {
+			return fmt.Errorf("%s: entering a final state needs a resolution, and only then", where)
+		}
+		if hasRes && len(t.Resolutions) == 0 {
+			return fmt.Errorf("%s: requires a resolution but lists none", where)
+		}
+	}
+	for _, s := range lc.States {
+		if !s.Final && out[s.Name] == 0 {
+			return fmt.Errorf("state %q is not final and has no way out", s.Name)
+		}
+	}
+	reach := map[string]bool{lc.Initial: true}
+	for changed := true; changed; {
+		changed = false
+		for _, t := range lc.Transitions {
+			if reach[t.From] && !reach[t.To] {
+				reach[t.To], changed = true, true
+			}
+		}
+	}
+	for _, s := range lc.States {
+		if !reach[s.Name] {
+			return fmt.Errorf("state %q is unreachable from %q", s.Name, lc.Initial)
+		}
+	}
+	return nil
+}
+
+// IsState reports whether name is a state of the lifecycle.
+func (lc *Lifecycle) IsState(name string) bool {
+	return slices.ContainsFunc(lc.States, func(s LifecycleState) bool { return s.Name == name })
+}
+
+// IsFinal reports whether name is a final state.
+func (lc *Lifecycle) IsFinal(name string) bool {
+	return slices.ContainsFunc(lc.States, func(s LifecycleState) bool { return s.Name == name && s.Final })
+}
+
+// StateNames lists the states in definition order.
+func (lc *Lifecycle) StateNames() []string {
+	names := make([]string, len(lc.States))
+	for i, s := range lc.States {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Find returns the transition from -> to, or nil.
+func (lc *Lifecycle) Find(from, to string) *Transition {
+	for i := range lc.Transitions {
+		if lc.Transitions[i].From == from && lc.Transitions[i].To == to {
+			return &lc.Transitions[i]
+		}
+	}
+	return nil
+}
+
+// actorAllowed reports whether the caller may take t on a case with the given
+// assignee, ignoring the self_assign constraint's field check (done in Check).
+func (t *Transition) actorAllowed(a Actor, assignee string) (LifecycleActor, bool) {
+	for _, la := range t.Actors {
+		if la.Role != a.Role {
+			continue
+		}
+		if la.Constraint == ConstraintAssignee && assignee != a.ID {
+			continue
+		}
+		return la, true
+	}
+	return LifecycleActor{}, false
+}
+
+// Available lists the transitions the actor may perform now on a case in
+// state from with the given assignee.
+func (lc *Lifecycle) Available(a Actor, from, assignee string) []Transition {
+	if !Can(a.Role, ActCaseTransition) {
+		return nil
+	}
+	var out []Transition
+	for _, t := range lc.Transitions {
+		if t.From != from {
+			continue
+		}
+		if _, ok := t.actorAllowed(a, assignee); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TransitionInput carries the fields a transition may require.
+type TransitionInput struct {
+	To              string
+	Assignee        string
+	Findings        string
+	ProposedAction  *EnforcementAction
+	Reason          string
+	Action          *EnforcementAction
+	Resolution      string
+	AppealReference string
+	Decision        string
+}
+
+// Check validates a requested transition: EConflict when the edge does not
+// exist, EForbidden when the actor may not take it, EInvalid when a required
+// field is missing or malformed. It returns the transition on success.
+func (lc *Lifecycle) Check(a Actor, from, assignee string, in TransitionInput) (*Transition, error) {
+	if !lc.IsState(in.To) {
+		return nil, FieldError("to", "unknown state %q (states: %s)", in.To, strings.Join(lc.StateNames(), ", "))
+	}
+	t := lc.Find(from, in.To)
+	if t == nil {
+		return nil, Errorf(EConflict, "a case cannot go from %s to %s", from, in.To)
+	}
+	la, ok := t.actorAllowed(a, assignee)
+	if !ok {
+		return nil, Errorf(EForbidden, "role %s may not move a case from %s to %s%s", a.Role, from, in.To, assigneeHint(t, a))
+	}
+	for _, f := range t.Requires {
+		if err := checkField(t, f, in); err != nil {
+			return nil, err
+		}
+	}
+	if la.Constraint == ConstraintSelfAssign && in.Assignee != a.ID {
+		return nil, FieldError(FieldAssignee, "role %s may only assign the case to itself (%s)", a.Role, a.ID)
+	}
+	return t, nil
+}
+
+func assigneeHint(t *Transition, a Actor) string {
+	for _, la := range t.Actors {
+		if la.Role == a.Role && la.Constraint == ConstraintAssignee {
+			return " unless assigned to the case"
+		}
+	}
+	return ""
+}
+
+func checkField(t *Transition, f string, in TransitionInput) error {
+	text := func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return FieldError(f, "%s is required to move a case from %s to %s", f, t.From, t.To)
+		}
+		if utf8.RuneCountInString(v) > 4000 {
+			return FieldError(f, "%s is longer than 4000 characters", f)
+		}
+		return nil
+	}
+	switch f {
+	case FieldAssignee:
+		return text(in.Assignee)
+	case FieldFindings:
+		return text(in.Findings)
+	case FieldReason:
+		return text(in.Reason)
+	case FieldAppealReference:
+		return text(in.AppealReference)
+	case FieldDecision:
+		return text(in.Decision)
+	case FieldProposedAction:
+		return in.ProposedAction.validate(f)
+	case FieldAction:
+		return in.Action.validate(f)
+	case FieldResolution:
+		if !slices.Contains(t.Resolutions, in.Resolution) {
+			return FieldError(f, "resolution %q is not allowed from %s to %s (allowed: %s)",
+				in.Resolution, t.From, t.To, strings.Join(t.Resolutions, ", "))
+		}
+	}
+	return nil
+}
