@@ -1,0 +1,125 @@
+package regcase
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Keyring protects reporter PII with envelope encryption: each report gets
+// its own random data key, which encrypts the contact details and is itself
+// wrapped with the platform key. Destroying the wrapped key (erasure) makes
+// the ciphertext unreadable for good: crypto-shredding.
+type Keyring struct {
+	master cipher.AEAD
+	status []byte // HMAC key deriving status secrets
+	rand   io.Reader
+}
+
+// NewKeyring builds a keyring from a 32-byte platform key.
+func NewKeyring(key []byte, random io.Reader) (*Keyring, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("data key must be 32 bytes, got %d", len(key))
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("regcase status secret v1"))
+	return &Keyring{master: aead, status: m.Sum(nil), rand: random}, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func (k *Keyring) seal(aead cipher.AEAD, plain, ad []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := io.ReadFull(k.rand, nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, ad), nil
+}
+
+func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
+	n := aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("ciphertext too short")
+	}
+	return aead.Open(nil, sealed[:n], sealed[n:], ad)
+}
+
+// Encrypt returns the ciphertext of r and the wrapped per-report key. The
+// report id is bound as associated data, so ciphertexts cannot be swapped
+// between reports.
+func (k *Keyring) Encrypt(reportID string, r *Reporter) (cipherText, wrappedKey []byte, err error) {
+	dataKey := make([]byte, 32)
+	if _, err := io.ReadFull(k.rand, dataKey); err != nil {
+		return nil, nil, err
+	}
+	aead, err := newGCM(dataKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cipherText, err = k.seal(aead, plain, []byte(reportID)); err != nil {
+		return nil, nil, err
+	}
+	if wrappedKey, err = k.seal(k.master, dataKey, []byte("key:"+reportID)); err != nil {
+		return nil, nil, err
+	}
+	return cipherText, wrappedKey, nil
+}
+
+// Decrypt recovers a report's contact details. It fails after erasure.
+func (k *Keyring) Decrypt(reportID string, cipherText, wrappedKey []byte) (*Reporter, error) {
+	if wrappedKey == nil {
+		return nil, errors.New("reporter data erased")
+	}
+	dataKey, err := open(k.master, wrappedKey, []byte("key:"+reportID))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap data key: %w", err)
+	}
+	aead, err := newGCM(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := open(aead, cipherText, []byte(reportID))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt reporter: %w", err)
+	}
+	var r Reporter
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// StatusSecret derives the status secret of a report. It is derived rather
+// than stored, so an idempotent replay can return it again; only its hash is
+// stored.
+func (k *Keyring) StatusSecret(reportID string) string {
+	m := hmac.New(sha256.New, k.status)
+	m.Write([]byte(reportID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:24])
+}
+
+// HashSecret returns the stored form of a secret (status secret, API token).
+func HashSecret(secret string) []byte {
+	s := sha256.Sum256([]byte(secret))
+	return s[:]
+}

@@ -1,0 +1,189 @@
+package regcase
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// SLAPolicy gives the time allowed per priority.
+type SLAPolicy map[Priority]time.Duration
+
+// DefaultSLAPolicy is critical 2 days, high 7, normal 30, low 90.
+func DefaultSLAPolicy() SLAPolicy {
+	day := 24 * time.Hour
+	return SLAPolicy{PriorityCritical: 2 * day, PriorityHigh: 7 * day, PriorityNormal: 30 * day, PriorityLow: 90 * day}
+}
+
+// DefaultCategories is the built-in report/case taxonomy.
+var DefaultCategories = []string{"food_safety", "environment", "financial_conduct", "telecoms", "consumer_protection", "workplace_safety", "other"}
+
+// Deps are the collaborators of a Service.
+type Deps struct {
+	Store      Store
+	Lifecycle  *Lifecycle
+	Keyring    *Keyring
+	SLA        SLAPolicy
+	Categories []string
+	// EventSource is the CloudEvents source attribute, e.g. "/regcase".
+	EventSource string
+	Now         func() time.Time // defaults to time.Now
+	NewID       func() string    // defaults to UUIDv7
+	Random      io.Reader        // defaults to crypto/rand
+}
+
+// Service implements every use case of the platform on top of a Store. Each
+// mutation writes the change, its audit record and its outbox event in one
+// transaction: if the audit record cannot be written, the change does not
+// happen.
+type Service struct {
+	Deps
+}
+
+// NewService fills defaults and returns a Service.
+func NewService(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.NewID == nil {
+		d.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	if d.Random == nil {
+		d.Random = rand.Reader
+	}
+	if d.SLA == nil {
+		d.SLA = DefaultSLAPolicy()
+	}
+	if len(d.Categories) == 0 {
+		d.Categories = DefaultCategories
+	}
+	if d.EventSource == "" {
+		d.EventSource = "/regcase"
+	}
+	if d.Lifecycle == nil {
+		d.Lifecycle = MustDefaultLifecycle()
+	}
+	return &Service{Deps: d}
+}
+
+func (s *Service) now() time.Time { return AuditTime(s.Now()) }
+
+// change is one audited, evented mutation.
+type change struct {
+	action     string // audit action and event type suffix, e.g. "case.transitioned"
+	entityType string
+	entityID   string
+	data       any // audit data: what changed, never PII
+	event      any // event data; nil = data
+}
+
+// record appends the audit record and the outbox event for c inside tx.
+func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c change) error {
+	data, err := CanonicalJSON(c.data)
+	if err != nil {
+		return Internal(fmt.Errorf("audit data: %w", err))
+	}
+	rec := &AuditRecord{
+		Chain: ChainFor(c.entityType, c.entityID), Time: at,
+		ActorID: a.ID, ActorRole: a.Role, ActorAddr: a.Addr, RequestID: a.RequestID,
+		Action: c.action, EntityType: c.entityType, EntityID: c.entityID, Data: data,
+	}
+	if err := tx.AppendAudit(ctx, rec); err != nil {
+		return err
+	}
+	evData := data
+	if c.event != nil {
+		if evData, err = json.Marshal(c.event); err != nil {
+			return Internal(fmt.Errorf("event data: %w", err))
+		}
+	}
+	ev := &Event{
+		ID: s.NewID(), Type: "gov.regcase." + c.action, Source: s.EventSource,
+		Subject: c.entityType + "s/" + c.entityID, Time: at, Data: evData,
+		RequestID: a.RequestID, PartitionKey: c.entityType + ":" + c.entityID,
+	}
+	return tx.InsertEvent(ctx, ev)
+}
+
+// randomString returns n characters from alphabet.
+func (s *Service) randomString(alphabet string, n int) (string, error) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(s.Random, buf); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, c := range buf {
+		b.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return b.String(), nil
+}
+
+// TrackingAlphabet avoids look-alike characters (0/O, 1/I/L).
+const TrackingAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+func (s *Service) trackingCode() (string, error) {
+	raw, err := s.randomString(TrackingAlphabet, 12)
+	if err != nil {
+		return "", err
+	}
+	return raw[:4] + "-" + raw[4:8] + "-" + raw[8:], nil
+}
+
+// NormalizeTrackingCode upper-cases and re-hyphenates a code typed by a
+// human, and rejects characters outside the alphabet.
+func NormalizeTrackingCode(code string) (string, error) {
+	raw := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(code))
+	if len(raw) != 12 || strings.Trim(raw, TrackingAlphabet) != "" {
+		return "", FieldError("tracking", "not a tracking code (12 characters like ABCD-EFGH-JKMN)")
+	}
+	return raw[:4] + "-" + raw[4:8] + "-" + raw[8:], nil
+}
+
+func checkText(field, v string, required bool, max int) error {
+	if required && strings.TrimSpace(v) == "" {
+		return FieldError(field, "%s is required", field)
+	}
+	if len([]rune(v)) > max {
+		return FieldError(field, "%s is longer than %d characters", field, max)
+	}
+	return nil
+}
+
+func (s *Service) checkCategory(c string) error {
+	for _, k := range s.Categories {
+		if k == c {
+			return nil
+		}
+	}
+	return FieldError("category", "unknown category %q (categories: %s)", c, strings.Join(s.Categories, ", "))
+}
+
+func checkSubject(sub Subject) error {
+	if err := checkText("subject.name", sub.Name, true, 300); err != nil {
+		return err
+	}
+	return checkText("subject.registry_id", sub.RegistryID, false, 100)
+}
+
+// CheckPriority validates a priority.
+func CheckPriority(p Priority) error {
+	for _, q := range Priorities {
+		if p == q {
+			return nil
+		}
+	}
+	return FieldError("priority", "unknown priority %q (low, normal, high, critical)", p)
+}
+
+func clampLimit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
