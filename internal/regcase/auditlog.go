@@ -61,8 +61,8 @@ func (s *Service) Checkpoint(ctx context.Context, key ed25519.PrivateKey) (*Chec
 	return out, nil
 }
 
-// Problem is one verification failure.
-type Problem struct {
+// AuditProblem is one verification failure.
+type AuditProblem struct {
 	RecordID     int64  `json:"record_id,omitempty"`
 	Chain        string `json:"chain,omitempty"`
 	Seq          int64  `json:"seq,omitempty"`
@@ -70,7 +70,7 @@ type Problem struct {
 	Reason       string `json:"reason"`
 }
 
-func (p Problem) String() string {
+func (p AuditProblem) String() string {
 	switch {
 	case p.RecordID != 0:
 		return fmt.Sprintf("record %d (%s #%d): %s", p.RecordID, p.Chain, p.Seq, p.Reason)
@@ -90,8 +90,8 @@ type VerifyResult struct {
 	Signed       bool      `json:"signatures_checked"` // false when no public key was given
 	LastSignedAt time.Time `json:"last_signed_at,omitzero"`
 	Unanchored   int64     `json:"unanchored_records"` // records newer than the last checkpoint
-	FirstBad     *Problem  `json:"first_problem,omitempty"`
-	Problems     []Problem `json:"problems,omitempty"` // at most 100
+	FirstBad     *AuditProblem  `json:"first_problem,omitempty"`
+	Problems     []AuditProblem `json:"problems,omitempty"` // at most 100
 	Duration     string    `json:"duration"`
 }
 
@@ -131,7 +131,7 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 	return r, nil
 }
 
-func problemOrder(p Problem) int64 {
+func problemOrder(p AuditProblem) int64 {
 	if p.RecordID != 0 {
 		return p.RecordID
 	}
@@ -157,7 +157,7 @@ type verifier struct {
 	seen     map[string]ChainHead
 }
 
-func (v *verifier) problem(p Problem) {
+func (v *verifier) problem(p AuditProblem) {
 	v.total++
 	if len(v.res.Problems) < 1000 {
 		v.res.Problems = append(v.res.Problems, p)
@@ -171,19 +171,19 @@ func (v *verifier) checkpoints(cps []*Checkpoint, pub ed25519.PublicKey) {
 	prevHash := make([]byte, HashSize)
 	for i, c := range cps {
 		if c.ID != int64(i+1) {
-			v.problem(Problem{CheckpointID: c.ID, Reason: fmt.Sprintf("checkpoint ids are not contiguous: expected %d", i+1)})
+			v.problem(AuditProblem{CheckpointID: c.ID, Reason: fmt.Sprintf("checkpoint ids are not contiguous: expected %d", i+1)})
 		}
 		if !bytes.Equal(c.PrevHash, prevHash) {
-			v.problem(Problem{CheckpointID: c.ID, Reason: "does not link to the previous checkpoint"})
+			v.problem(AuditProblem{CheckpointID: c.ID, Reason: "does not link to the previous checkpoint"})
 		}
 		if !bytes.Equal(c.ComputeHash(), c.Hash) {
-			v.problem(Problem{CheckpointID: c.ID, Reason: "content does not match its hash (heads or time altered)"})
+			v.problem(AuditProblem{CheckpointID: c.ID, Reason: "content does not match its hash (heads or time altered)"})
 		}
 		if pub != nil {
 			if c.KeyID != KeyID(pub) {
-				v.problem(Problem{CheckpointID: c.ID, Reason: fmt.Sprintf("signed with key %s, not the given key %s", c.KeyID, KeyID(pub))})
+				v.problem(AuditProblem{CheckpointID: c.ID, Reason: fmt.Sprintf("signed with key %s, not the given key %s", c.KeyID, KeyID(pub))})
 			} else if !ed25519.Verify(pub, c.Hash, c.Signature) {
-				v.problem(Problem{CheckpointID: c.ID, Reason: "signature does not verify: the checkpoint was rewritten"})
+				v.problem(AuditProblem{CheckpointID: c.ID, Reason: "signature does not verify: the checkpoint was rewritten"})
 			}
 		}
 		for _, h := range c.Heads {
@@ -204,7 +204,7 @@ func (v *verifier) add(r *AuditRecord) error {
 		v.chain, v.lastSeq, v.lastHash, v.lastID = r.Chain, 0, make([]byte, HashSize), 0
 		v.res.Chains++
 	}
-	bad := func(reason string) { v.problem(Problem{RecordID: r.ID, Chain: r.Chain, Seq: r.Seq, Reason: reason}) }
+	bad := func(reason string) { v.problem(AuditProblem{RecordID: r.ID, Chain: r.Chain, Seq: r.Seq, Reason: reason}) }
 	switch {
 	case r.Seq != v.lastSeq+1:
 		bad(fmt.Sprintf("sequence %d follows %d: a record was deleted, inserted or moved", r.Seq, v.lastSeq))
@@ -238,19 +238,19 @@ func (v *verifier) finish(heads map[string]ChainHead) {
 	v.closeChain()
 	for k := range v.want {
 		chain, seq := k.chain, k.seq
-		v.problem(Problem{Chain: chain, Seq: seq, CheckpointID: v.anchored[k],
+		v.problem(AuditProblem{Chain: chain, Seq: seq, CheckpointID: v.anchored[k],
 			Reason: fmt.Sprintf("record #%d signed in a checkpoint is missing: it was deleted", seq)})
 	}
 	for chain, h := range heads {
 		got, ok := v.seen[chain]
 		if !ok || got.Seq != h.Seq || !bytes.Equal(got.Hash, h.Hash) {
-			v.problem(Problem{Chain: chain, Seq: got.Seq,
+			v.problem(AuditProblem{Chain: chain, Seq: got.Seq,
 				Reason: fmt.Sprintf("chain ends at #%d but its recorded head is #%d: records were removed or added behind the application's back", got.Seq, h.Seq)})
 		}
 	}
 	for chain, got := range v.seen {
 		if _, ok := heads[chain]; !ok {
-			v.problem(Problem{Chain: chain, Seq: got.Seq, Reason: "chain has no recorded head: it was inserted behind the application's back"})
+			v.problem(AuditProblem{Chain: chain, Seq: got.Seq, Reason: "chain has no recorded head: it was inserted behind the application's back"})
 		}
 	}
 }

@@ -189,6 +189,9 @@ func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version in
 		if err != nil {
 			return err
 		}
+		if version == 0 { // If-Match: * — any current version
+			version = c.Version
+		}
 		if c.Version != version {
 			return Errorf(EPreconditionFailed, "case %s changed since you read it (version %d, yours %d); reload and retry", c.Number, c.Version, version)
 		}

@@ -224,7 +224,7 @@ func (t *Transition) actorAllowed(a Actor, assignee string) (LifecycleActor, boo
 		if la.Role != a.Role {
 			continue
 		}
-		if la.Constraint == ConstraintAssignee && assignee != a.ID {
+		if la.Constraint == ConstraintAssignee && (assignee == "" || assignee != a.ID) {
 			continue
 		}
 		return la, true

@@ -572,6 +572,27 @@ func TestAvailableNoneForNonCaseWorkers(t *testing.T) {
 	}
 }
 
+func TestAvailableHonoursMatrix(t *testing.T) {
+	// A custom lifecycle may name any staff role, but Available offers
+	// nothing to a role the matrix refuses case.transition.
+	data := mutateLifecycle(t, func(lc *Lifecycle) {
+		e := edgeOf(t, lc, "enforcement", "appealed")
+		e.Actors = append(e.Actors, LifecycleActor{Role: RoleAuditor}, LifecycleActor{Role: RoleIntake})
+	})
+	lc, err := ParseLifecycle(data)
+	if err != nil {
+		t.Fatalf("ParseLifecycle = %v", err)
+	}
+	for _, role := range []Role{RoleAuditor, RoleIntake} {
+		if got := lc.Available(Actor{ID: "token:x", Role: role}, "enforcement", ""); len(got) != 0 {
+			t.Errorf("Available(%s) = %v, want none: the matrix refuses %s", role, got, ActCaseTransition)
+		}
+	}
+	if got := lc.Available(Actor{ID: "token:x", Role: RoleInvestigator}, "enforcement", ""); len(got) != 1 {
+		t.Errorf("Available(investigator) = %v, want enforcement -> appealed", got)
+	}
+}
+
 func TestAvailableAgreesWithCheck(t *testing.T) {
 	lc := MustDefaultLifecycle()
 	const me = "token:me"

@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/regcase/regcase/internal/buildinfo"
+	"github.com/regcase/regcase/internal/config"
+	"github.com/regcase/regcase/internal/httpapi"
+	"github.com/regcase/regcase/internal/oidcauth"
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+func newRegistry(role string, db *database) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "regcase_build_info", Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion, "role": role}})
+	build.Set(1)
+	reg.MustRegister(build)
+	if db != nil && db.pg != nil {
+		reg.MustRegister(newPoolCollector(db))
+	}
+	return reg
+}
+
+// serve runs "all" (embedded: migrates SQLite, generates keys, bootstraps an
+// admin token, runs the background work in process) or "api".
+func (e *env) serve(ctx context.Context, cmd string) error {
+	if len(e.args) > 0 {
+		return &usageError{msg: fmt.Sprintf("%s takes no arguments", cmd)}
+	}
+	c, err := config.Load(e.getenv, cmd)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, e.stderr)
+	log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
+	embedded := cmd == "all"
+	if embedded && !c.IsSQLite() && c.Env == "production" {
+		log.Warn("all-in-one mode on PostgreSQL in production: prefer separate api, worker and migrate")
+	}
+	k, err := ensureKeys(c, log, c.Env != "production")
+	if err != nil {
+		return err
+	}
+	// Bind first: a port clash is an operator mistake worth one clear line.
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, errors.Unwrap(err))}
+	}
+	defer ln.Close()
+	db, err := openDatabase(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := newService(c, db, k)
+	if err != nil {
+		return err
+	}
+	health := httpapi.NewHealth(schemaCheck(db, log))
+	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: newRegistry(cmd, db), PublicKey: k.public,
+		TrustedProxies: c.TrustedProxies, IntakeRate: c.IntakeRate, IntakeBurst: c.IntakeBurst, MaxBodyBytes: c.MaxBodyBytes}
+	if c.OIDCIssuer != "" {
+		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
+	}
+	srv := &http.Server{Handler: httpapi.NewServer(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	close(bgDone)
+	if embedded {
+		if err := e.bootEmbedded(ctx, log, db, svc, c); err != nil {
+			_ = srv.Close()
+			stopBG()
+			return err
+		}
+		bgDone = make(chan struct{})
+		go func() { defer close(bgDone); checkpointLoop(bgCtx, log, svc, k.signing, c.CheckpointEvery) }()
+	}
+	health.Started()
+	log.Info("serving", slog.String("url", "http://"+displayAddr(ln.Addr().String())), slog.String("database", db.engine))
+
+	select {
+	case err := <-serveErr:
+		stopBG()
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	// Drain: readiness fails first so the balancer stops sending, then
+	// in-flight requests finish, then we exit within the timeout.
+	log.Info("draining", slog.Duration("timeout", c.ShutdownTimeout))
+	health.Drain()
+	deadline := time.Now().Add(c.ShutdownTimeout)
+	time.Sleep(c.DrainDelay)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	select {
+	case <-bgDone:
+	case <-sctx.Done():
+	}
+	if err != nil {
+		log.Error("shutdown timed out; in-flight requests were cut", slog.Any("error", err))
+		return &exitError{code: ExitFailure, msg: "shutdown timed out"}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func displayAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// bootEmbedded migrates the embedded database and, on a fresh install,
+// mints a first admin token and prints it once on stdout.
+func (e *env) bootEmbedded(ctx context.Context, log *slog.Logger, db *database, svc *regcase.Service, c *config.Config) error {
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	applied, err := db.migrate(mctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("migrated", slog.Any("versions", applied))
+	}
+	tokens, err := db.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tokens) > 0 {
+		return nil
+	}
+	_, secret, err := svc.CreateToken(ctx, regcase.SystemActor("bootstrap"), "admin", regcase.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nregcase is running at http://%s\nfirst admin token (shown once; mint more with `regcase token create`):\n  %s\n\n",
+		displayAddr(c.HTTPAddr), secret)
+	return nil
+}
+
+// checkpointLoop signs audit checkpoints periodically until ctx ends, and
+// once more on the way out.
+func checkpointLoop(ctx context.Context, log *slog.Logger, svc *regcase.Service, key []byte, every time.Duration) {
+	if key == nil || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	run := func(ctx context.Context) {
+		cp, err := svc.Checkpoint(ctx, key)
+		switch {
+		case err != nil:
+			log.Error("audit checkpoint failed", slog.Any("error", err))
+		case cp != nil:
+			log.Info("audit checkpoint signed", slog.Int64("checkpoint", cp.ID), slog.Int("chains", len(cp.Heads)))
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			run(fctx)
+			cancel()
+			return
+		case <-t.C:
+			run(ctx)
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/regcase/regcase/internal/config"
+	"github.com/regcase/regcase/internal/postgres"
+	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/sqlite"
+)
+
+// migrationState is one migration, whichever engine.
+type migrationState struct {
+	Version   int64
+	Name      string
+	Applied   bool
+	AppliedAt *time.Time
+}
+
+// database is a store plus its engine's migrator.
+type database struct {
+	regcase.Store
+	engine  string
+	latest  int64
+	migrate func(ctx context.Context) ([]int64, error)
+	status  func(ctx context.Context) ([]migrationState, error)
+	pg      *postgres.DB // nil on SQLite
+}
+
+func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
+	if c.IsSQLite() {
+		path := c.SQLitePath()
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, &config.Error{Var: "DATABASE_URL", Msg: fmt.Sprintf("cannot create directory for the SQLite file: %v", err)}
+			}
+		}
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return &database{Store: db, engine: "sqlite", latest: sqlite.LatestVersion(), migrate: db.Migrate,
+			status: func(ctx context.Context) ([]migrationState, error) {
+				ms, err := db.MigrationStatus(ctx)
+				out := make([]migrationState, len(ms))
+				for i, m := range ms {
+					out[i] = migrationState(m)
+				}
+				return out, err
+			}}, nil
+	}
+	db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{MaxConns: int32(c.DBMaxConns), MinConns: int32(c.DBMinConns)})
+	if err != nil {
+		return nil, err
+	}
+	return &database{Store: db, engine: "postgres", latest: postgres.LatestVersion(), migrate: db.Migrate, pg: db,
+		status: func(ctx context.Context) ([]migrationState, error) {
+			ms, err := db.MigrationStatus(ctx)
+			out := make([]migrationState, len(ms))
+			for i, m := range ms {
+				out[i] = migrationState(m)
+			}
+			return out, err
+		}}, nil
+}
+
+// schemaCheck is the readiness check: the database answers and its schema
+// is the version this binary expects. Messages are safe to show on /health.
+func schemaCheck(db *database, log *slog.Logger) func(ctx context.Context) error {
+	var warned int64 = -1
+	return func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return fmt.Errorf("database unreachable")
+		}
+		v, err := db.SchemaVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("cannot read schema version")
+		}
+		if v != db.latest {
+			if warned != v {
+				warned = v
+				log.Error("database schema version differs from the one this binary expects; run `regcase migrate`",
+					slog.Int64("schema_version", v), slog.Int64("expected_version", db.latest))
+			}
+			return fmt.Errorf("schema version %d, expected %d", v, db.latest)
+		}
+		return nil
+	}
+}
+
+// keys are the key material of a process.
+type keys struct {
+	dataKey []byte
+	signing ed25519.PrivateKey
+	public  ed25519.PublicKey
+}
+
+// ensureKeys fills missing keys for the all-in-one mode by reading or
+// generating files in the data directory (never in production).
+func ensureKeys(c *config.Config, log *slog.Logger, generate bool) (*keys, error) {
+	k := &keys{dataKey: c.DataKey, signing: c.SigningKey, public: c.PublicKey}
+	if !generate {
+		return k, nil
+	}
+	if k.dataKey == nil {
+		b, created, err := keyFile(filepath.Join(c.DataDir, "data.key"), 32)
+		if err != nil {
+			return nil, &config.Error{Var: "REGCASE_DATA_KEY", Msg: err.Error()}
+		}
+		if created {
+			log.Warn("generated a reporter-data key in the data directory; back it up, without it reporter contact details are unreadable",
+				slog.String("file", filepath.Join(c.DataDir, "data.key")))
+		}
+		k.dataKey = b
+	}
+	if k.signing == nil {
+		b, created, err := keyFile(filepath.Join(c.DataDir, "audit-signing.key"), ed25519.SeedSize)
+		if err != nil {
+			return nil, &config.Error{Var: "REGCASE_AUDIT_SIGNING_KEY", Msg: err.Error()}
+		}
+		k.signing = ed25519.NewKeyFromSeed(b)
+		k.public = k.signing.Public().(ed25519.PublicKey)
+		if created {
+			log.Warn("generated an audit signing key in the data directory; keep a copy of the public key outside the database host",
+				slog.String("file", filepath.Join(c.DataDir, "audit-signing.key")),
+				slog.String("public_key", base64.StdEncoding.EncodeToString(k.public)))
+		}
+	}
+	return k, nil
+}
+
+func keyFile(path string, size int) ([]byte, bool, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		raw, err := base64.StdEncoding.DecodeString(string(trimNL(b)))
+		if err != nil || len(raw) != size {
+			return nil, false, fmt.Errorf("%s is not a base64 key of %d bytes", path, size)
+		}
+		return raw, false, nil
+	} else if !os.IsNotExist(err) {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	raw := make([]byte, size)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n"); err != nil {
+		return nil, false, err
+	}
+	return raw, true, f.Sync()
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// newService builds the domain service from the configuration.
+func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, error) {
+	lc := regcase.MustDefaultLifecycle()
+	if c.LifecycleFile != "" {
+		raw, err := os.ReadFile(c.LifecycleFile)
+		if err != nil {
+			return nil, &config.Error{Var: "REGCASE_LIFECYCLE_FILE", Msg: err.Error()}
+		}
+		if lc, err = regcase.ParseLifecycle(raw); err != nil {
+			return nil, &config.Error{Var: "REGCASE_LIFECYCLE_FILE", Msg: err.Error()}
+		}
+	}
+	var kr *regcase.Keyring
+	if k.dataKey != nil {
+		var err error
+		if kr, err = regcase.NewKeyring(k.dataKey, rand.Reader); err != nil {
+			return nil, &config.Error{Var: "REGCASE_DATA_KEY", Msg: err.Error()}
+		}
+	}
+	sla := regcase.DefaultSLAPolicy()
+	for p, d := range c.SLADays {
+		sla[regcase.Priority(p)] = time.Duration(d) * 24 * time.Hour
+	}
+	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories}), nil
+}

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+// AuditBody is one audit record.
+type AuditBody struct {
+	ID         int64           `json:"id"`
+	Chain      string          `json:"chain"`
+	Seq        int64           `json:"seq"`
+	Time       time.Time       `json:"time"`
+	ActorID    string          `json:"actor_id"`
+	ActorRole  string          `json:"actor_role"`
+	ActorAddr  string          `json:"actor_addr"`
+	RequestID  string          `json:"request_id,omitempty"`
+	Action     string          `json:"action"`
+	EntityType string          `json:"entity_type"`
+	EntityID   string          `json:"entity_id"`
+	Data       json.RawMessage `json:"data"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+}
+
+func auditBodies(rs []*regcase.AuditRecord) []AuditBody {
+	out := make([]AuditBody, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, AuditBody{ID: r.ID, Chain: r.Chain, Seq: r.Seq, Time: r.Time, ActorID: r.ActorID,
+			ActorRole: string(r.ActorRole), ActorAddr: r.ActorAddr, RequestID: r.RequestID, Action: r.Action,
+			EntityType: r.EntityType, EntityID: r.EntityID, Data: r.Data,
+			PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)})
+	}
+	return out
+}
+
+type auditListOutput struct {
+	Body struct {
+		Items     []AuditBody `json:"items"`
+		NextAfter string      `json:"next_after,omitempty" doc:"pass as after= for the next page"`
+	}
+}
+
+func auditOut(rs []*regcase.AuditRecord, limit int) *auditListOutput {
+	out := &auditListOutput{}
+	out.Body.Items = auditBodies(rs)
+	if len(rs) == regcaseLimit(limit) {
+		out.Body.NextAfter = strconv.FormatInt(rs[len(rs)-1].ID, 10)
+	}
+	return out
+}
+
+type auditListInput struct {
+	Chain string `query:"chain" maxLength:"200" doc:"e.g. case:<id> or report:<id>"`
+	After int64  `query:"after" minimum:"0"`
+	Limit int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+}
+
+type caseAuditInput struct {
+	ID    string `path:"id" maxLength:"64"`
+	After int64  `query:"after" minimum:"0"`
+	Limit int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+}
+
+type verifyOutput struct{ Body *regcase.VerifyResult }
+
+// CheckpointBody is a signed checkpoint, exportable for anchoring.
+type CheckpointBody struct {
+	ID        int64            `json:"id"`
+	Time      time.Time        `json:"time"`
+	PrevHash  string           `json:"prev_hash"`
+	Hash      string           `json:"hash"`
+	KeyID     string           `json:"key_id"`
+	Signature string           `json:"signature"`
+	Heads     []CheckpointHead `json:"heads"`
+}
+
+// CheckpointHead is one anchored chain head.
+type CheckpointHead struct {
+	Chain string `json:"chain"`
+	Seq   int64  `json:"seq"`
+	Hash  string `json:"hash"`
+}
+
+// CheckpointBodyOf renders a checkpoint for export.
+func CheckpointBodyOf(c *regcase.Checkpoint) CheckpointBody {
+	b := CheckpointBody{ID: c.ID, Time: c.Time, PrevHash: hex.EncodeToString(c.PrevHash), Hash: hex.EncodeToString(c.Hash),
+		KeyID: c.KeyID, Signature: hex.EncodeToString(c.Signature), Heads: make([]CheckpointHead, 0, len(c.Heads))}
+	for _, h := range c.Heads {
+		b.Heads = append(b.Heads, CheckpointHead{Chain: h.Chain, Seq: h.Seq, Hash: hex.EncodeToString(h.Hash)})
+	}
+	return b
+}
+
+type checkpointsOutput struct {
+	Body struct {
+		Items []CheckpointBody `json:"items"`
+	}
+}
+
+func (s *server) registerAudit() {
+	huma.Register(s.api, s.op("list-audit", http.MethodGet, "/v1/audit", "Read the audit log (auditors)", "audit"),
+		func(ctx context.Context, in *auditListInput) (*auditListOutput, error) {
+			rs, err := s.svc.ListAudit(ctx, actorFrom(ctx), regcase.AuditFilter{Chain: in.Chain, AfterID: in.After, Limit: in.Limit})
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			return auditOut(rs, in.Limit), nil
+		})
+	huma.Register(s.api, s.op("case-audit", http.MethodGet, "/v1/cases/{id}/audit", "A case's audit timeline", "cases"),
+		func(ctx context.Context, in *caseAuditInput) (*auditListOutput, error) {
+			rs, err := s.svc.CaseAudit(ctx, actorFrom(ctx), in.ID, in.After, in.Limit)
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			return auditOut(rs, in.Limit), nil
+		})
+	huma.Register(s.api, s.op("verify-audit", http.MethodGet, "/v1/audit/verify", "Verify the whole audit log (same result as `regcase audit verify`)", "audit"),
+		func(ctx context.Context, _ *struct{}) (*verifyOutput, error) {
+			res, err := s.svc.VerifyAudit(ctx, actorFrom(ctx), s.deps.PublicKey)
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			return &verifyOutput{Body: res}, nil
+		})
+	huma.Register(s.api, s.op("list-checkpoints", http.MethodGet, "/v1/audit/checkpoints", "Export the signed checkpoints (anchors)", "audit"),
+		func(ctx context.Context, _ *struct{}) (*checkpointsOutput, error) {
+			if err := regcase.Authorize(actorFrom(ctx), regcase.ActAuditRead); err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			cps, err := s.svc.Store.ListCheckpoints(ctx)
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			out := &checkpointsOutput{}
+			out.Body.Items = make([]CheckpointBody, 0, len(cps))
+			for _, c := range cps {
+				out.Body.Items = append(out.Body.Items, CheckpointBodyOf(c))
+			}
+			return out, nil
+		})
+}
+
+// TokenBody is an API token without its secret.
+type TokenBody struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+type tokensOutput struct {
+	Body struct {
+		Items []TokenBody `json:"items"`
+	}
+}
+
+type createTokenInput struct {
+	Body struct {
+		Name string `json:"name" minLength:"1" maxLength:"100"`
+		Role string `json:"role" enum:"intake,investigator,supervisor,auditor,admin"`
+	}
+}
+
+type createTokenOutput struct {
+	Body struct {
+		TokenBody
+		Token string `json:"token" doc:"shown once; only its hash is stored"`
+	}
+}
+
+type tokenIDInput struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+func (s *server) registerTokens() {
+	huma.Register(s.api, s.op("list-tokens", http.MethodGet, "/v1/tokens", "List API tokens (admins)", "admin"),
+		func(ctx context.Context, _ *struct{}) (*tokensOutput, error) {
+			ts, err := s.svc.ListTokens(ctx, actorFrom(ctx))
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			out := &tokensOutput{}
+			out.Body.Items = make([]TokenBody, 0, len(ts))
+			for _, t := range ts {
+				out.Body.Items = append(out.Body.Items, TokenBody{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt})
+			}
+			return out, nil
+		})
+	op := s.op("create-token", http.MethodPost, "/v1/tokens", "Mint an API token for a role (admins)", "admin")
+	op.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, op, func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
+		t, secret, err := s.svc.CreateToken(ctx, actorFrom(ctx), in.Body.Name, regcase.Role(in.Body.Role))
+		if err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		out := &createTokenOutput{}
+		out.Body.TokenBody = TokenBody{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt}
+		out.Body.Token = secret
+		return out, nil
+	})
+	op = s.op("revoke-token", http.MethodDelete, "/v1/tokens/{id}", "Revoke an API token (admins)", "admin")
+	op.DefaultStatus = http.StatusNoContent
+	huma.Register(s.api, op, func(ctx context.Context, in *tokenIDInput) (*struct{}, error) {
+		if err := s.svc.RevokeToken(ctx, actorFrom(ctx), in.ID); err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		return nil, nil
+	})
+}

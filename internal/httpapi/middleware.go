@@ -1,0 +1,290 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+type ctxKey int
+
+const infoKey ctxKey = 1
+
+// reqInfo travels in the request context; inner layers fill it, the logging
+// middleware reads it once the request is done.
+type reqInfo struct {
+	id     string
+	route  string
+	actor  regcase.Actor
+	client string
+}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	i, _ := ctx.Value(infoKey).(*reqInfo)
+	return i
+}
+
+func requestID(ctx context.Context) string {
+	if i := infoFrom(ctx); i != nil {
+		return i.id
+	}
+	return ""
+}
+
+// actorFrom returns the caller resolved by the auth middleware.
+func actorFrom(ctx context.Context) regcase.Actor {
+	if i := infoFrom(ctx); i != nil {
+		return i.actor
+	}
+	return regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// traceID returns the trace id of a W3C traceparent header, or "".
+func traceID(h string) string {
+	parts := strings.Split(h, "-")
+	if len(parts) == 4 && len(parts[1]) == 32 {
+		if _, err := hex.DecodeString(parts[1]); err == nil {
+			return parts[1]
+		}
+	}
+	return ""
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// httpMetrics are the request metrics, labelled by route template only.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests by route template, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by route template and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inflight)
+	return m
+}
+
+// observe is the outermost middleware: request id, client address, recovery,
+// one log line per request and the request metrics.
+func (s *server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &reqInfo{id: r.Header.Get("X-Request-ID"), actor: regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}}
+		if !requestIDRE.MatchString(info.id) {
+			info.id = newRequestID()
+		}
+		info.client = s.clientAddr(r)
+		info.actor.Addr = info.client
+		info.actor.RequestID = info.id
+		w.Header().Set("X-Request-ID", info.id)
+		sw := &statusWriter{ResponseWriter: w}
+		s.metrics.inflight.Inc()
+		defer func() {
+			s.metrics.inflight.Dec()
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", slog.String("request_id", info.id), slog.Any("panic", v))
+				if sw.status == 0 {
+					writeProblem(sw, http.StatusInternalServerError, string(regcase.EInternal), "internal error")
+				}
+			}
+			route := info.route
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			s.metrics.duration.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			if route == "/health/live" || route == "/health/ready" || route == "/metrics" {
+				return // probes and scrapes would drown the log
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.Int64("bytes", sw.bytes), slog.String("actor", info.actor.ID), slog.String("role", string(info.actor.Role)),
+				slog.String("client", info.client),
+			}
+			if t := traceID(r.Header.Get("traceparent")); t != "" {
+				attrs = append(attrs, slog.String("trace_id", t))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey, info)))
+	})
+}
+
+// capturePattern runs right around the mux, which sets r.Pattern on the
+// request it routes; the route template is copied to the request info.
+func capturePattern(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if i := infoFrom(r.Context()); i != nil && r.Pattern != "" {
+			_, path, found := strings.Cut(r.Pattern, " ")
+			if !found {
+				path = r.Pattern
+			}
+			i.route = path
+		}
+	})
+}
+
+func (s *server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || len(s.deps.TrustedProxies) == 0 {
+		return host
+	}
+	for _, n := range s.deps.TrustedProxies {
+		if n.Contains(ip) {
+			if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+				first, _, _ := strings.Cut(xff, ",")
+				if fip := net.ParseIP(strings.TrimSpace(first)); fip != nil {
+					return fip.String()
+				}
+			}
+		}
+	}
+	return host
+}
+
+// authenticate resolves the bearer token, if any. A bad token is a 401 even
+// on public routes, so a client never mistakes a broken token for access.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="regcase"`)
+			writeProblem(w, http.StatusUnauthorized, string(regcase.EUnauthorized), "Authorization must be 'Bearer <token>'")
+			return
+		}
+		actor, err := s.resolveToken(r.Context(), token)
+		if err != nil {
+			code := regcase.ErrorCodeOf(err)
+			status := codeStatus[code]
+			if status == 0 || status >= 500 {
+				s.log.Error("authentication failed", slog.String("request_id", requestID(r.Context())), slog.Any("error", err))
+				writeProblem(w, http.StatusServiceUnavailable, string(regcase.EUnavailable), "cannot authenticate right now")
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="regcase", error="invalid_token"`)
+			writeProblem(w, status, string(code), regcase.ErrorMessage(err))
+			return
+		}
+		if i := infoFrom(r.Context()); i != nil {
+			actor.Addr, actor.RequestID = i.client, i.id
+			i.actor = actor
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) resolveToken(ctx context.Context, token string) (regcase.Actor, error) {
+	if strings.HasPrefix(token, regcase.TokenPrefix) || s.deps.OIDC == nil {
+		return s.deps.Service.Authenticate(ctx, token)
+	}
+	return s.deps.OIDC.Verify(ctx, token)
+}
+
+// limiter is a per-client token bucket for public intake.
+type limiter struct {
+	mu      sync.Mutex
+	rate    rate.Limit
+	burst   int
+	clients map[string]*rate.Limiter
+	reset   time.Time
+}
+
+func newLimiter(perSecond float64, burst int) *limiter {
+	return &limiter{rate: rate.Limit(perSecond), burst: burst, clients: map[string]*rate.Limiter{}, reset: time.Now()}
+}
+
+// allow reports whether the client may submit now; when not, it returns how
+// long to wait.
+func (l *limiter) allow(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Forget idle clients now and then so the map stays bounded.
+	if len(l.clients) > 50_000 || time.Since(l.reset) > 10*time.Minute {
+		l.clients, l.reset = map[string]*rate.Limiter{}, time.Now()
+	}
+	lim, ok := l.clients[client]
+	if !ok {
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.clients[client] = lim
+	}
+	res := lim.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return false, d
+	}
+	return true, 0
+}

@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+// ProblemTypePrefix prefixes every problem type; the suffix is stable.
+const ProblemTypePrefix = "urn:regcase:problem:"
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type     string              `json:"type"`
+	Title    string              `json:"title"`
+	Status   int                 `json:"status"`
+	Detail   string              `json:"detail,omitempty"`
+	Instance string              `json:"instance,omitempty"`
+	Field    string              `json:"field,omitempty"`
+	Errors   []*huma.ErrorDetail `json:"errors,omitempty"`
+}
+
+func (p *Problem) Error() string  { return p.Detail }
+func (p *Problem) GetStatus() int { return p.Status }
+
+// ContentType makes the JSON body application/problem+json.
+func (p *Problem) ContentType(ct string) string {
+	if ct == "application/json" {
+		return "application/problem+json"
+	}
+	return ct
+}
+
+// codeStatus is the one table mapping domain error codes to HTTP.
+var codeStatus = map[regcase.ErrorCode]int{
+	regcase.EInvalid:              http.StatusUnprocessableEntity,
+	regcase.ENotFound:             http.StatusNotFound,
+	regcase.EConflict:             http.StatusConflict,
+	regcase.EPreconditionFailed:   http.StatusPreconditionFailed,
+	regcase.EPreconditionRequired: http.StatusPreconditionRequired,
+	regcase.EIdempotencyMismatch:  http.StatusUnprocessableEntity,
+	regcase.EUnauthorized:         http.StatusUnauthorized,
+	regcase.EForbidden:            http.StatusForbidden,
+	regcase.ERateLimited:          http.StatusTooManyRequests,
+	regcase.EUnavailable:          http.StatusServiceUnavailable,
+	regcase.EInternal:             http.StatusInternalServerError,
+}
+
+// statusCode names problems that huma raises itself (before our handlers).
+var statusCode = map[int]string{
+	http.StatusBadRequest:            "bad_request",
+	http.StatusUnprocessableEntity:   string(regcase.EInvalid),
+	http.StatusNotFound:              string(regcase.ENotFound),
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusNotAcceptable:         "not_acceptable",
+	http.StatusRequestEntityTooLarge: "body_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusRequestTimeout:        "request_timeout",
+	http.StatusInternalServerError:   string(regcase.EInternal),
+	http.StatusServiceUnavailable:    string(regcase.EUnavailable),
+}
+
+func init() {
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		code, ok := statusCode[status]
+		if !ok {
+			code = "http_" + http.StatusText(status)
+		}
+		p := &Problem{Type: ProblemTypePrefix + code, Title: http.StatusText(status), Status: status, Detail: msg}
+		for _, e := range errs {
+			if e == nil {
+				continue
+			}
+			var d huma.ErrorDetailer
+			if errors.As(e, &d) {
+				p.Errors = append(p.Errors, d.ErrorDetail())
+			} else if status < 500 {
+				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
+			}
+		}
+		return p
+	}
+}
+
+// problemFor converts a domain error to a problem. Internal errors are
+// logged once here, with the request id, and hidden from the client.
+func problemFor(ctx context.Context, log *slog.Logger, err error) error {
+	code := regcase.ErrorCodeOf(err)
+	status := codeStatus[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	p := &Problem{Type: ProblemTypePrefix + string(code), Title: http.StatusText(status), Status: status,
+		Detail: regcase.ErrorMessage(err)}
+	var de *regcase.Error
+	if errors.As(err, &de) {
+		p.Field = de.Field
+	}
+	if status >= 500 {
+		log.ErrorContext(ctx, "request failed", slog.String("request_id", requestID(ctx)), slog.Any("error", err))
+	}
+	return p
+}
+
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = jsonEncode(w, &Problem{Type: ProblemTypePrefix + code, Title: http.StatusText(status), Status: status, Detail: detail})
+}
