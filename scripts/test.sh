@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the project's one test command (README "Test it"; CI runs it).
+#
+# Installs what the tests need when missing (PostgreSQL server binaries,
+# Redis, staticcheck), then runs: gofmt check, go vet, staticcheck,
+# go test -race over every package (the store suite runs on SQLite and on a
+# throwaway PostgreSQL that the tests start on 127.0.0.1), and the platform
+# checks (Compose, Prometheus rules, production policy, and the Docker-engine
+# tests when an engine answers).
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+usage: scripts/test.sh [--no-platform] [--help]
+
+  --no-platform   skip scripts/test-platform.sh (Compose/Docker/Prometheus checks)
+
+Environment:
+  REGCASE_TEST_POSTGRES_URL  use this PostgreSQL superuser URL instead of starting one
+  GO_TEST_FLAGS              extra flags for go test (default: -race -count=1)
+USAGE
+}
+
+platform=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-platform) platform=0 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "scripts/test.sh: unknown argument: $arg" >&2; usage >&2; exit 64 ;;
+	esac
+done
+
+cd "$(dirname "$0")/.."
+STATICCHECK_VERSION=v0.8.2
+gobin="$(go env GOPATH)/bin"
+start=$(date +%s)
+
+section() { printf '\n== %s (%ss)\n' "$1" "$(($(date +%s) - start))"; }
+
+section "dependencies"
+scripts/install-test-deps.sh
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+	echo "installing staticcheck $STATICCHECK_VERSION"
+	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+section "gofmt"
+unformatted=$(git ls-files -z -- '*.go' | xargs -0 gofmt -l)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+section "go vet"
+go vet ./...
+
+section "staticcheck"
+"$gobin/staticcheck" ./...
+
+section "go test"
+# shellcheck disable=SC2086
+go test ${GO_TEST_FLAGS:--race -count=1} -timeout 25m ./...
+
+if [ "$platform" = 1 ] && [ -x scripts/test-platform.sh ]; then
+	section "platform"
+	scripts/test-platform.sh
+fi
+
+section "done"
