@@ -84,7 +84,7 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	bgDone := make(chan struct{})
 	close(bgDone)
 	if embedded {
-		if err := e.bootEmbedded(ctx, log, db, svc, c); err != nil {
+		if err := e.bootEmbedded(ctx, log, db, svc, ln.Addr().String()); err != nil {
 			_ = srv.Close()
 			stopBG()
 			return err
@@ -136,7 +136,7 @@ func displayAddr(a string) string {
 
 // bootEmbedded migrates the embedded database and, on a fresh install,
 // mints a first admin token and prints it once on stdout.
-func (e *env) bootEmbedded(ctx context.Context, log *slog.Logger, db *database, svc *regcase.Service, c *config.Config) error {
+func (e *env) bootEmbedded(ctx context.Context, log *slog.Logger, db *database, svc *regcase.Service, addr string) error {
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	applied, err := db.migrate(mctx)
@@ -158,7 +158,7 @@ func (e *env) bootEmbedded(ctx context.Context, log *slog.Logger, db *database, 
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nregcase is running at http://%s\nfirst admin token (shown once; mint more with `regcase token create`):\n  %s\n\n",
-		displayAddr(c.HTTPAddr), secret)
+		displayAddr(addr), secret)
 	return nil
 }
 

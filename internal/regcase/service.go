@@ -44,6 +44,7 @@ type Deps struct {
 // happen.
 type Service struct {
 	Deps
+	tokens tokenCache
 }
 
 // NewService fills defaults and returns a Service.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 )
 
 // TokenPrefix starts every API token, so leaked tokens are easy to scan for.
@@ -70,6 +72,7 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id string) error {
 	if err := Authorize(a, ActTokenManage); err != nil {
 		return err
 	}
+	defer s.tokens.clear()
 	return s.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		if err := tx.RevokeToken(ctx, id, now); err != nil {
@@ -80,14 +83,58 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id string) error {
 	})
 }
 
-// Authenticate resolves a bearer token to an actor. Errors: EUnauthorized
-// for an unknown, malformed or revoked token.
+// TokenCacheTTL bounds how long a process trusts a token it has already
+// looked up: a revocation made on another replica takes effect within it.
+const TokenCacheTTL = 10 * time.Second
+
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[string]tokenEntry
+}
+
+type tokenEntry struct {
+	actor   Actor
+	expires time.Time
+}
+
+func (c *tokenCache) get(key string, now time.Time) (Actor, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || now.After(e.expires) {
+		return Actor{}, false
+	}
+	return e.actor, true
+}
+
+func (c *tokenCache) put(key string, a Actor, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 10_000 {
+		c.entries = map[string]tokenEntry{}
+	}
+	c.entries[key] = tokenEntry{actor: a, expires: now.Add(TokenCacheTTL)}
+}
+
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
+}
+
+// Authenticate resolves a bearer token to an actor. Valid tokens are cached
+// for TokenCacheTTL. Errors: EUnauthorized for an unknown, malformed or
+// revoked token.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Actor, error) {
 	bad := Errorf(EUnauthorized, "invalid or revoked token")
 	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 200 {
 		return Actor{}, bad
 	}
 	h := HashSecret(secret)
+	now := time.Now()
+	if a, ok := s.tokens.get(string(h), now); ok {
+		return a, nil
+	}
 	t, err := s.Store.GetTokenByHash(ctx, h)
 	if ErrorCodeOf(err) == ENotFound {
 		return Actor{}, bad
@@ -98,5 +145,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Actor, error
 	if t.RevokedAt != nil || subtle.ConstantTimeCompare(t.Hash, h) != 1 {
 		return Actor{}, bad
 	}
-	return Actor{ID: t.Name, Name: t.Name, Role: t.Role}, nil
+	a := Actor{ID: t.Name, Name: t.Name, Role: t.Role}
+	s.tokens.put(string(h), a, now)
+	return a, nil
 }
