@@ -83,16 +83,16 @@ func (p AuditProblem) String() string {
 
 // VerifyResult is the outcome of an audit verification.
 type VerifyResult struct {
-	OK           bool      `json:"ok"`
-	Records      int64     `json:"records"`
-	Chains       int64     `json:"chains"`
-	Checkpoints  int       `json:"checkpoints"`
-	Signed       bool      `json:"signatures_checked"` // false when no public key was given
-	LastSignedAt time.Time `json:"last_signed_at,omitzero"`
-	Unanchored   int64     `json:"unanchored_records"` // records newer than the last checkpoint
+	OK           bool           `json:"ok"`
+	Records      int64          `json:"records"`
+	Chains       int64          `json:"chains"`
+	Checkpoints  int            `json:"checkpoints"`
+	Signed       bool           `json:"signatures_checked"` // false when no public key was given
+	LastSignedAt time.Time      `json:"last_signed_at,omitzero"`
+	Unanchored   int64          `json:"unanchored_records"` // records newer than the last checkpoint
 	FirstBad     *AuditProblem  `json:"first_problem,omitempty"`
 	Problems     []AuditProblem `json:"problems,omitempty"` // at most 100
-	Duration     string    `json:"duration"`
+	Duration     string         `json:"duration"`
 }
 
 // VerifyAudit checks the whole log: every chain links and hashes correctly,
@@ -148,7 +148,7 @@ type verifier struct {
 	total    int
 	anchored map[chainSeq]int64  // anchored record -> checkpoint id
 	want     map[chainSeq][]byte // anchored record -> signed hash, removed once seen
-	maxSeq   map[string]int64 // highest anchored seq per chain
+	maxSeq   map[string]int64    // highest anchored seq per chain
 	// current chain state
 	chain    string
 	lastSeq  int64
@@ -204,7 +204,9 @@ func (v *verifier) add(r *AuditRecord) error {
 		v.chain, v.lastSeq, v.lastHash, v.lastID = r.Chain, 0, make([]byte, HashSize), 0
 		v.res.Chains++
 	}
-	bad := func(reason string) { v.problem(AuditProblem{RecordID: r.ID, Chain: r.Chain, Seq: r.Seq, Reason: reason}) }
+	bad := func(reason string) {
+		v.problem(AuditProblem{RecordID: r.ID, Chain: r.Chain, Seq: r.Seq, Reason: reason})
+	}
 	switch {
 	case r.Seq != v.lastSeq+1:
 		bad(fmt.Sprintf("sequence %d follows %d: a record was deleted, inserted or moved", r.Seq, v.lastSeq))
