@@ -110,12 +110,23 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 		return nil, err
 	}
 	v.checkpoints(cps, pub)
+	if err := s.Store.ScanAudit(ctx, v.add); err != nil {
+		return nil, err
+	}
+	// Heads are read after the scan: a head can only be ahead of what the
+	// scan saw, and then only because of appends made during the scan, which
+	// catchUp checks record by record.
 	heads, err := s.Store.AuditHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.ScanAudit(ctx, v.add); err != nil {
-		return nil, err
+	v.closeChain()
+	for chain, h := range heads {
+		if got := v.seen[chain]; got.seq < h.Seq {
+			if err := v.catchUp(ctx, s.Store, chain, got); err != nil {
+				return nil, err
+			}
+		}
 	}
 	v.finish(heads)
 	r := v.res
@@ -154,7 +165,41 @@ type verifier struct {
 	lastSeq  int64
 	lastHash []byte
 	lastID   int64
-	seen     map[string]ChainHead
+	seen     map[string]chainEnd
+}
+
+// chainEnd is the last record verified in a chain.
+type chainEnd struct {
+	seq  int64
+	hash []byte
+	id   int64
+}
+
+// catchUp verifies the records appended to chain after the scan passed it.
+func (v *verifier) catchUp(ctx context.Context, r Reader, chain string, from chainEnd) error {
+	v.chain, v.lastSeq, v.lastHash, v.lastID = chain, from.seq, from.hash, from.id
+	if from.seq == 0 {
+		v.lastHash = make([]byte, HashSize)
+		v.res.Chains++
+	}
+	after := from.id
+	for {
+		recs, err := r.ListAudit(ctx, AuditFilter{Chain: chain, AfterID: after, Limit: MaxLimit})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := v.add(rec); err != nil {
+				return err
+			}
+			after = rec.ID
+		}
+		if len(recs) < MaxLimit {
+			break
+		}
+	}
+	v.closeChain()
+	return nil
 }
 
 func (v *verifier) problem(p AuditProblem) {
@@ -194,7 +239,7 @@ func (v *verifier) checkpoints(cps []*Checkpoint, pub ed25519.PublicKey) {
 		prevHash = c.Hash
 		v.res.LastSignedAt = c.Time
 	}
-	v.seen = map[string]ChainHead{}
+	v.seen = map[string]chainEnd{}
 }
 
 func (v *verifier) add(r *AuditRecord) error {
@@ -232,12 +277,11 @@ func (v *verifier) add(r *AuditRecord) error {
 
 func (v *verifier) closeChain() {
 	if v.chain != "" {
-		v.seen[v.chain] = ChainHead{Chain: v.chain, Seq: v.lastSeq, Hash: v.lastHash}
+		v.seen[v.chain] = chainEnd{seq: v.lastSeq, hash: v.lastHash, id: v.lastID}
 	}
 }
 
 func (v *verifier) finish(heads map[string]ChainHead) {
-	v.closeChain()
 	for k := range v.want {
 		chain, seq := k.chain, k.seq
 		v.problem(AuditProblem{Chain: chain, Seq: seq, CheckpointID: v.anchored[k],
@@ -245,14 +289,14 @@ func (v *verifier) finish(heads map[string]ChainHead) {
 	}
 	for chain, h := range heads {
 		got, ok := v.seen[chain]
-		if !ok || got.Seq != h.Seq || !bytes.Equal(got.Hash, h.Hash) {
-			v.problem(AuditProblem{Chain: chain, Seq: got.Seq,
-				Reason: fmt.Sprintf("chain ends at #%d but its recorded head is #%d: records were removed or added behind the application's back", got.Seq, h.Seq)})
+		if !ok || got.seq != h.Seq || !bytes.Equal(got.hash, h.Hash) {
+			v.problem(AuditProblem{Chain: chain, Seq: got.seq,
+				Reason: fmt.Sprintf("chain ends at #%d but its recorded head is #%d: records were removed or added behind the application's back", got.seq, h.Seq)})
 		}
 	}
 	for chain, got := range v.seen {
 		if _, ok := heads[chain]; !ok {
-			v.problem(AuditProblem{Chain: chain, Seq: got.Seq, Reason: "chain has no recorded head: it was inserted behind the application's back"})
+			v.problem(AuditProblem{Chain: chain, Seq: got.seq, Reason: "chain has no recorded head: it was inserted behind the application's back"})
 		}
 	}
 }

@@ -1,0 +1,283 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+const caseColumns = `id, number, title, subject_name, subject_registry_id, category,
+	priority, status, assignee, opened_at, updated_at, closed_at, resolution,
+	details, due_at, paused_at, pause_reason, paused_total_us, breached_at, version`
+
+func scanCase(s scanner) (*regcase.Case, error) {
+	var (
+		c                        regcase.Case
+		opened, updated, due     string
+		closed, paused, breached sql.NullString
+		details                  string
+		pausedTotalUS            int64
+	)
+	err := s.Scan(&c.ID, &c.Number, &c.Title, &c.Subject.Name, &c.Subject.RegistryID, &c.Category,
+		&c.Priority, &c.Status, &c.Assignee, &opened, &updated, &closed, &c.Resolution,
+		&details, &due, &paused, &c.SLA.PauseReason, &pausedTotalUS, &breached, &c.Version)
+	if err != nil {
+		return nil, err
+	}
+	var d decoder
+	c.OpenedAt = d.time(opened)
+	c.UpdatedAt = d.time(updated)
+	c.ClosedAt = d.timePtr(closed)
+	c.SLA.DueAt = d.time(due)
+	c.SLA.PausedAt = d.timePtr(paused)
+	c.SLA.PausedTotal = time.Duration(pausedTotalUS) * time.Microsecond
+	c.SLA.BreachedAt = d.timePtr(breached)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := json.Unmarshal([]byte(details), &c.Details); err != nil {
+		return nil, fmt.Errorf("decode details of case %s: %w", c.ID, err)
+	}
+	return &c, nil
+}
+
+// encodeDetails stores Details as a JSON object ("{}" when empty).
+func encodeDetails(d map[string]json.RawMessage) (string, error) {
+	if len(d) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", regcase.Internal(fmt.Errorf("sqlite: encode case details: %w", err))
+	}
+	return string(b), nil
+}
+
+// getCase reads a case and its linked reports (ENotFound if none).
+func getCase(ctx context.Context, q querier, id string) (*regcase.Case, error) {
+	c, err := scanCase(q.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, regcase.Errorf(regcase.ENotFound, "case %s not found", id)
+	}
+	if err != nil {
+		return nil, translate("get case", err)
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT report_id FROM case_reports
+		WHERE case_id = ?
+		ORDER BY linked_at, report_id`, id)
+	if err != nil {
+		return nil, translate("get case reports", err)
+	}
+	defer rows.Close()
+	c.ReportIDs = []string{}
+	for rows.Next() {
+		var rid string
+		if err := rows.Scan(&rid); err != nil {
+			return nil, translate("get case reports", err)
+		}
+		c.ReportIDs = append(c.ReportIDs, rid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("get case reports", err)
+	}
+	return c, nil
+}
+
+// GetCase returns the case with ReportIDs filled, oldest link first
+// (ENotFound if none), case and links from one snapshot.
+func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
+	rtx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, translate("get case", err)
+	}
+	defer func() { _ = rtx.Rollback() }()
+	return getCase(ctx, rtx, id)
+}
+
+// ListCases returns at most f.Limit (bounded by regcase.MaxLimit) cases
+// matching f, by ID descending, with ID < f.Cursor when set. ReportIDs are
+// not filled.
+func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.Case, error) {
+	var w where
+	w.eq("status", f.Status)
+	w.eq("priority", string(f.Priority))
+	w.eq("assignee", f.Assignee)
+	w.eq("category", f.Category)
+	if f.Subject != "" {
+		w.add("("+contains("subject_name")+" OR subject_registry_id = ?)", containsPattern(f.Subject), f.Subject)
+	}
+	if f.OpenedFrom != nil {
+		w.add("opened_at >= ?", fmtTime(*f.OpenedFrom))
+	}
+	if f.OpenedTo != nil {
+		w.add("opened_at < ?", fmtTime(*f.OpenedTo))
+	}
+	if f.DueBefore != nil {
+		w.add("due_at < ?", fmtTime(*f.DueBefore))
+	}
+	if f.Query != "" {
+		p := containsPattern(f.Query)
+		w.add("("+contains("title")+" OR "+contains("number")+" OR "+contains("subject_name")+")", p, p, p)
+	}
+	if f.Cursor != "" {
+		w.add("id < ?", f.Cursor)
+	}
+	rows, err := db.r.QueryContext(ctx,
+		`SELECT `+caseColumns+` FROM cases`+w.String()+` ORDER BY id DESC LIMIT ?`,
+		append(w.args, pageLimit(f.Limit))...)
+	if err != nil {
+		return nil, translate("list cases", err)
+	}
+	defer rows.Close()
+	cases := []*regcase.Case{}
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, translate("list cases", err)
+		}
+		cases = append(cases, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("list cases", err)
+	}
+	return cases, nil
+}
+
+// NextCaseNumber returns the next value of the case-number counter (1, 2,
+// 3 …; a rolled-back transaction leaves no gap here, but callers must not
+// rely on that).
+func (t *tx) NextCaseNumber(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(ctx, `
+		INSERT INTO counters (name, value) VALUES ('case_number', 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1
+		RETURNING value`).Scan(&n)
+	if err != nil {
+		return 0, translate("next case number", err)
+	}
+	return n, nil
+}
+
+// InsertCase stores a new case as given, Version included (EConflict on a
+// duplicate ID or number). ReportIDs are ignored: use LinkReport.
+func (t *tx) InsertCase(ctx context.Context, c *regcase.Case) error {
+	details, err := encodeDetails(c.Details)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, `
+		INSERT INTO cases (`+caseColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Number, c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
+		string(c.Priority), c.Status, c.Assignee, fmtTime(c.OpenedAt), fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt), c.Resolution,
+		details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), c.Version)
+	return translate("insert case", err)
+}
+
+// LockCase reads a case (ReportIDs filled) inside the transaction
+// (ENotFound if none).
+func (t *tx) LockCase(ctx context.Context, id string) (*regcase.Case, error) {
+	return getCase(ctx, t.tx, id)
+}
+
+// UpdateCase writes every field but ID, Number and OpenedAt, and sets
+// Version (in the database and in c) to prevVersion+1, only if the stored
+// version is prevVersion: otherwise EPreconditionFailed, or ENotFound when
+// there is no such case.
+func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64) error {
+	details, err := encodeDetails(c.Details)
+	if err != nil {
+		return err
+	}
+	res, err := t.tx.ExecContext(ctx, `
+		UPDATE cases
+		SET title = ?, subject_name = ?, subject_registry_id = ?, category = ?,
+		    priority = ?, status = ?, assignee = ?, updated_at = ?, closed_at = ?,
+		    resolution = ?, details = ?, due_at = ?, paused_at = ?, pause_reason = ?,
+		    paused_total_us = ?, breached_at = ?, version = ?
+		WHERE id = ? AND version = ?`,
+		c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
+		string(c.Priority), c.Status, c.Assignee, fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt),
+		c.Resolution, details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason,
+		c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), prevVersion+1,
+		c.ID, prevVersion)
+	err = checkUpdated("update case", res, err, errStaleCase)
+	if errors.Is(err, errStaleCase) {
+		var exists bool
+		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`, c.ID).Scan(&exists); err != nil {
+			return translate("update case", err)
+		}
+		if !exists {
+			return regcase.Errorf(regcase.ENotFound, "case %s not found", c.ID)
+		}
+		return regcase.Errorf(regcase.EPreconditionFailed, "case %s was changed by someone else (version %d is stale)", c.ID, prevVersion)
+	}
+	if err != nil {
+		return err
+	}
+	c.Version = prevVersion + 1
+	return nil
+}
+
+// errStaleCase marks an UPDATE of a case that touched no row.
+var errStaleCase = errors.New("no case with this id and version")
+
+// LinkReport records that the report belongs to the case; linking again
+// keeps the first link (and its time). ENotFound if either does not exist.
+func (t *tx) LinkReport(ctx context.Context, caseID, reportID string, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `
+		INSERT INTO case_reports (case_id, report_id, linked_at) VALUES (?, ?, ?)
+		ON CONFLICT (case_id, report_id) DO NOTHING`,
+		caseID, reportID, fmtTime(at))
+	return translate("link report", err)
+}
+
+// InsertNote stores a note (ENotFound if its case does not exist, EConflict
+// on a duplicate ID).
+func (t *tx) InsertNote(ctx context.Context, n *regcase.Note) error {
+	_, err := t.tx.ExecContext(ctx, `
+		INSERT INTO notes (id, case_id, author, body, created_at) VALUES (?, ?, ?, ?, ?)`,
+		n.ID, n.CaseID, n.Author, n.Body, fmtTime(n.CreatedAt))
+	return translate("insert note", err)
+}
+
+// ListNotes returns at most limit (bounded by regcase.MaxLimit) notes of the
+// case, by ID ascending (note IDs are time-ordered), with ID > cursor when
+// set.
+func (db *DB) ListNotes(ctx context.Context, caseID, cursor string, limit int) ([]*regcase.Note, error) {
+	rows, err := db.r.QueryContext(ctx, `
+		SELECT id, case_id, author, body, created_at FROM notes
+		WHERE case_id = ? AND id > ?
+		ORDER BY id
+		LIMIT ?`, caseID, cursor, pageLimit(limit))
+	if err != nil {
+		return nil, translate("list notes", err)
+	}
+	defer rows.Close()
+	notes := []*regcase.Note{}
+	for rows.Next() {
+		var (
+			n       regcase.Note
+			created string
+			d       decoder
+		)
+		if err := rows.Scan(&n.ID, &n.CaseID, &n.Author, &n.Body, &created); err != nil {
+			return nil, translate("list notes", err)
+		}
+		n.CreatedAt = d.time(created)
+		if d.err != nil {
+			return nil, translate("list notes", d.err)
+		}
+		notes = append(notes, &n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("list notes", err)
+	}
+	return notes, nil
+}

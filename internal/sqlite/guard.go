@@ -1,0 +1,61 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// ExecAsOwner runs one SQL statement with the append-only triggers of the
+// audit tables lifted: in one write transaction it drops the triggers on
+// audit_records, audit_checkpoints and audit_checkpoint_heads, runs stmt,
+// and recreates the triggers from their stored definitions before it
+// commits, so no other writer ever sees the tables unguarded.
+//
+// It models what whoever holds the database file can always do, and exists
+// for tamper tests (storetest.Harness.Exec) and forensic tooling; the
+// application never calls it.
+func (db *DB) ExecAsOwner(ctx context.Context, stmt string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return translate("exec as owner", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	rows, err := tx.QueryContext(ctx, `
+		SELECT name, sql FROM sqlite_master
+		WHERE type = 'trigger'
+		  AND tbl_name IN ('audit_records', 'audit_checkpoints', 'audit_checkpoint_heads')
+		ORDER BY name`)
+	if err != nil {
+		return translate("exec as owner", err)
+	}
+	type trigger struct{ name, sql string }
+	var triggers []trigger
+	for rows.Next() {
+		var t trigger
+		if err := rows.Scan(&t.name, &t.sql); err != nil {
+			rows.Close()
+			return translate("exec as owner", err)
+		}
+		triggers = append(triggers, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return translate("exec as owner", err)
+	}
+
+	for _, t := range triggers {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DROP TRIGGER "%s"`, t.name)); err != nil {
+			return translate("exec as owner", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return translate("exec as owner", err)
+	}
+	for _, t := range triggers {
+		if _, err := tx.ExecContext(ctx, t.sql); err != nil {
+			return translate("exec as owner", err)
+		}
+	}
+	return translate("exec as owner", tx.Commit())
+}
