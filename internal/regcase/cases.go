@@ -277,6 +277,9 @@ func (s *Service) Transition(ctx context.Context, a Actor, id string, version in
 			return "", nil, err
 		}
 		fields := map[string]any{}
+		if c.Details == nil {
+			c.Details = map[string]json.RawMessage{}
+		}
 		for _, f := range t.Requires {
 			v := transitionValue(f, in)
 			fields[f] = v

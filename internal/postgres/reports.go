@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+// reportColumns is the select list scanReport reads.
+const reportColumns = `id, tracking_code, status_secret_hash, channel, category,
+	subject_name, subject_registry_id, description, location, occurred_at,
+	received_at, updated_at, status, dismiss_reason, coalesce(case_id, ''),
+	has_reporter, reporter_cipher, wrapped_key, erased_at,
+	coalesce(idempotency_key, ''), request_hash`
+
+func scanReport(row pgx.Row) (*regcase.Report, error) {
+	var r regcase.Report
+	err := row.Scan(&r.ID, &r.TrackingCode, &r.StatusSecretHash, &r.Channel, &r.Category,
+		&r.Subject.Name, &r.Subject.RegistryID, &r.Description, &r.Location, &r.OccurredAt,
+		&r.ReceivedAt, &r.UpdatedAt, &r.Status, &r.DismissReason, &r.CaseID,
+		&r.HasReporter, &r.ReporterCipher, &r.WrappedKey, &r.ErasedAt,
+		&r.IdempotencyKey, &r.RequestHash)
+	if err != nil {
+		return nil, err
+	}
+	r.OccurredAt = utcPtr(r.OccurredAt)
+	r.ReceivedAt = utc(r.ReceivedAt)
+	r.UpdatedAt = utc(r.UpdatedAt)
+	r.ErasedAt = utcPtr(r.ErasedAt)
+	return &r, nil
+}
+
+// getReport reads one report by a unique column.
+func getReport(ctx context.Context, q querier, op, sql string, arg any) (*regcase.Report, error) {
+	r, err := scanReport(q.QueryRow(ctx, sql, arg))
+	if err != nil {
+		return nil, translate(err, op, "report")
+	}
+	return r, nil
+}
+
+// GetReport returns the report with id (ENotFound).
+func (db *DB) GetReport(ctx context.Context, id string) (*regcase.Report, error) {
+	return getReport(ctx, db.pool, "get report",
+		`SELECT `+reportColumns+` FROM reports WHERE id = $1`, id)
+}
+
+// GetReportByTracking returns the report with the tracking code (ENotFound).
+func (db *DB) GetReportByTracking(ctx context.Context, code string) (*regcase.Report, error) {
+	return getReport(ctx, db.pool, "get report by tracking code",
+		`SELECT `+reportColumns+` FROM reports WHERE tracking_code = $1`, code)
+}
+
+// GetReportByIdempotencyKey returns the report submitted with key
+// (ENotFound, also for the empty key).
+func (db *DB) GetReportByIdempotencyKey(ctx context.Context, key string) (*regcase.Report, error) {
+	return getReport(ctx, db.pool, "get report by idempotency key",
+		`SELECT `+reportColumns+` FROM reports WHERE idempotency_key = $1`, key)
+}
+
+// ListReports returns at most f.Limit reports (DefaultLimit when unset,
+// MaxLimit at most), ID descending, with ID < f.Cursor when set.
+func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regcase.Report, error) {
+	var w where
+	if f.Status != "" {
+		w.add("status = " + w.arg(string(f.Status)))
+	}
+	if f.Channel != "" {
+		w.add("channel = " + w.arg(string(f.Channel)))
+	}
+	if f.Category != "" {
+		w.add("category = " + w.arg(f.Category))
+	}
+	if f.Subject != "" {
+		w.subjectCond(f.Subject)
+	}
+	if f.CaseID != "" {
+		w.add("case_id = " + w.arg(f.CaseID))
+	}
+	if f.ReceivedFrom != nil {
+		w.add("received_at >= " + w.arg(*f.ReceivedFrom))
+	}
+	if f.ReceivedTo != nil {
+		w.add("received_at < " + w.arg(*f.ReceivedTo))
+	}
+	if f.Query != "" {
+		w.textCond(f.Query, "description", "subject_name", "location")
+	}
+	if f.Cursor != "" {
+		w.add("id < " + w.arg(f.Cursor))
+	}
+	sql := `SELECT ` + reportColumns + ` FROM reports` + w.sql() +
+		` ORDER BY id DESC LIMIT ` + w.arg(limit(f.Limit))
+	rows, err := db.pool.Query(ctx, sql, w.args...)
+	if err != nil {
+		return nil, translate(err, "list reports", "report")
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*regcase.Report, error) { return scanReport(row) })
+	if err != nil {
+		return nil, translate(err, "list reports", "report")
+	}
+	return list, nil
+}
+
+// InsertReport stores a new report in one statement. A duplicate
+// IdempotencyKey returns regcase.ErrIdempotencyKeyTaken; a duplicate ID or
+// tracking code EConflict. An empty IdempotencyKey or CaseID is stored as
+// NULL.
+func (t *tx) InsertReport(ctx context.Context, r *regcase.Report) error {
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO reports (id, tracking_code, status_secret_hash, channel, category,
+			subject_name, subject_registry_id, description, location, occurred_at,
+			received_at, updated_at, status, dismiss_reason, case_id,
+			has_reporter, reporter_cipher, wrapped_key, erased_at,
+			idempotency_key, request_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+			$16, $17, $18, $19, $20, $21)`,
+		r.ID, r.TrackingCode, r.StatusSecretHash, string(r.Channel), r.Category,
+		r.Subject.Name, r.Subject.RegistryID, r.Description, r.Location, r.OccurredAt,
+		r.ReceivedAt, r.UpdatedAt, string(r.Status), r.DismissReason, nullString(r.CaseID),
+		r.HasReporter, r.ReporterCipher, r.WrappedKey, r.ErasedAt,
+		nullString(r.IdempotencyKey), r.RequestHash)
+	return translate(err, "insert report", "report")
+}
+
+// LockReport reads a report and locks its row until the transaction ends
+// (ENotFound).
+func (t *tx) LockReport(ctx context.Context, id string) (*regcase.Report, error) {
+	return getReport(ctx, t.tx, "lock report",
+		`SELECT `+reportColumns+` FROM reports WHERE id = $1 FOR UPDATE`, id)
+}
+
+// UpdateReport writes Status, DismissReason, CaseID, UpdatedAt,
+// ReporterCipher, WrappedKey and ErasedAt (ENotFound).
+func (t *tx) UpdateReport(ctx context.Context, r *regcase.Report) error {
+	tag, err := t.tx.Exec(ctx, `
+		UPDATE reports SET status = $2, dismiss_reason = $3, case_id = $4, updated_at = $5,
+			reporter_cipher = $6, wrapped_key = $7, erased_at = $8
+		WHERE id = $1`,
+		r.ID, string(r.Status), r.DismissReason, nullString(r.CaseID), r.UpdatedAt,
+		r.ReporterCipher, r.WrappedKey, r.ErasedAt)
+	if err != nil {
+		return translate(err, "update report", "report")
+	}
+	if tag.RowsAffected() == 0 {
+		return regcase.Errorf(regcase.ENotFound, "report not found")
+	}
+	return nil
+}
