@@ -178,14 +178,16 @@ func (s *server) observe(next http.Handler) http.Handler {
 // request it routes; the route template is copied to the request info.
 func capturePattern(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r)
-		if i := infoFrom(r.Context()); i != nil && r.Pattern != "" {
-			_, path, found := strings.Cut(r.Pattern, " ")
-			if !found {
-				path = r.Pattern
+		defer func() { // deferred, so a panicking handler is still labelled
+			if i := infoFrom(r.Context()); i != nil && r.Pattern != "" {
+				_, path, found := strings.Cut(r.Pattern, " ")
+				if !found {
+					path = r.Pattern
+				}
+				i.route = path
 			}
-			i.route = path
-		}
+		}()
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -54,6 +54,8 @@ var codeStatus = map[regcase.ErrorCode]int{
 // statusCode names problems that huma raises itself (before our handlers).
 var statusCode = map[int]string{
 	http.StatusBadRequest:            "bad_request",
+	http.StatusUnauthorized:          string(regcase.EUnauthorized),
+	http.StatusForbidden:             string(regcase.EForbidden),
 	http.StatusUnprocessableEntity:   string(regcase.EInvalid),
 	http.StatusNotFound:              string(regcase.ENotFound),
 	http.StatusMethodNotAllowed:      "method_not_allowed",
@@ -100,6 +102,9 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) error {
 	var de *regcase.Error
 	if errors.As(err, &de) {
 		p.Field = de.Field
+	}
+	if status == http.StatusUnauthorized {
+		return huma.ErrorWithHeaders(p, http.Header{"WWW-Authenticate": {`Bearer realm="regcase"`}})
 	}
 	if status >= 500 {
 		log.ErrorContext(ctx, "request failed", slog.String("request_id", requestID(ctx)), slog.Any("error", err))

@@ -64,6 +64,7 @@ func NewServer(d Deps) http.Handler {
 		intake: newLimiter(d.IntakeRate, d.IntakeBurst)}
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
+	s.api.UseMiddleware(s.requireAuth)
 	s.routes(mux)
 	if d.Extra != nil {
 		d.Extra(mux)
@@ -124,6 +125,18 @@ func (s *server) op(id, method, path, summary string, tags ...string) huma.Opera
 		Security: []map[string][]string{{"bearer": {}}},
 		Errors:   []int{400, 401, 403, 404, 422},
 	}
+}
+
+// requireAuth answers 401 to an anonymous caller of a protected operation
+// before the input is validated, so the authorization decision never hides
+// behind a 422.
+func (s *server) requireAuth(ctx huma.Context, next func(huma.Context)) {
+	if op := ctx.Operation(); op != nil && len(op.Security) > 0 && actorFrom(ctx.Context()).Role == regcase.RoleAnonymous {
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="regcase"`)
+		_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, "authentication required")
+		return
+	}
+	next(ctx)
 }
 
 func (s *server) fail(ctx context.Context, err error) error {

@@ -55,7 +55,7 @@ func translate(err error, op, what string) error {
 			return &regcase.Error{Code: regcase.EConflict, Message: what + " already exists", Err: wrapped}
 		case codeForeignKeyViolation:
 			return &regcase.Error{Code: regcase.ENotFound, Message: what + " refers to a record that does not exist", Err: wrapped}
-		case codeInvalidText:
+		case codeInvalidText, "22021", "22P05":
 			return &regcase.Error{Code: regcase.EInvalid, Message: "invalid value for " + what, Err: wrapped}
 		case codeSerializationFailure, codeDeadlockDetected:
 			return &regcase.Error{Code: regcase.EConflict, Message: "concurrent update, please retry", Err: wrapped}

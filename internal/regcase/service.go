@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -147,6 +148,9 @@ func NormalizeTrackingCode(code string) (string, error) {
 }
 
 func checkText(field, v string, required bool, max int) error {
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return FieldError(field, "%s must be valid UTF-8 text without NUL characters", field)
+	}
 	if required && strings.TrimSpace(v) == "" {
 		return FieldError(field, "%s is required", field)
 	}
