@@ -84,13 +84,20 @@ func schemaCheck(db *database, log *slog.Logger) func(ctx context.Context) error
 		if err != nil {
 			return fmt.Errorf("cannot read schema version")
 		}
-		if v != db.latest {
+		switch {
+		case v < db.latest:
 			if warned != v {
 				warned = v
-				log.Error("database schema version differs from the one this binary expects; run `regcase migrate`",
+				log.Error("database schema is older than this binary needs; run `regcase migrate`",
 					slog.Int64("schema_version", v), slog.Int64("expected_version", db.latest))
 			}
-			return fmt.Errorf("schema version %d, expected %d", v, db.latest)
+			return fmt.Errorf("schema version %d, expected %d: migrations pending", v, db.latest)
+		case v > db.latest && warned != v:
+			// Expand/contract keeps older binaries working on a newer schema
+			// during a rolling update or an image rollback.
+			warned = v
+			log.Warn("database schema is newer than this binary; serving (expand/contract migrations keep it compatible)",
+				slog.Int64("schema_version", v), slog.Int64("expected_version", db.latest))
 		}
 		return nil
 	}
