@@ -120,10 +120,10 @@ bench_engine() { # ENGINE URL
 	for c in $CONCURRENCY; do
 		read -r rps p50 p99 err < <(hey_run "intake-$engine-$c" -c "$c" -m POST -T application/json -H "Authorization: Bearer $tok" -D "$work/report.json" "$base/v1/reports")
 		if [ "$engine" = postgres ]; then
-			pgbench -n -c "$c" -j 2 -T "$DURATION" -r -f scripts/bench/intake.sql "${super/\/postgres\?/\/regcase_bench?}" >"$work/pgbench-$c.txt" 2>&1
+			pgbench -n -M prepared -c "$c" -j 2 -T "$DURATION" -r -f scripts/bench/intake.sql "${super/\/postgres\?/\/regcase_bench?}" >"$work/pgbench-$c.txt" 2>&1
 			ref_tps=$(awk '/^tps/{printf "%.0f", $3}' "$work/pgbench-$c.txt")
 			ref_lat=$(awk '/^latency average/{print $4}' "$work/pgbench-$c.txt")
-			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | pgbench same transaction | $ref_tps | avg $ref_lat | – | $(awk -v a="$rps" -v b="$ref_tps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | pgbench -M prepared, same transaction | $ref_tps | avg $ref_lat | – | $(awk -v a="$rps" -v b="$ref_tps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
 		else
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | – | – | – | – | – |"
 		fi
