@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and is missing: the PostgreSQL server
 # (tests start throwaway clusters with internal/pgtest; pgbench comes with
-# postgresql-contrib) and redis-server. Idempotent; Debian/Ubuntu (apt-get).
+# postgresql-contrib), redis-server and chromium (the web console's
+# end-to-end test drives it headless with chromedp). Idempotent;
+# Debian/Ubuntu (apt-get).
 set -euo pipefail
 
 usage() {
@@ -11,6 +13,7 @@ Usage: scripts/install-test-deps.sh [--help]
 Installs, with apt-get, the packages the tests need that are not installed yet:
   postgresql postgresql-contrib   PostgreSQL server (15+), initdb, pg_ctl, pgbench
   redis-server                    Redis for the event stream tests
+  chromium                        headless browser for the web console's end-to-end test
 Runs `apt-get update` once, only when something is missing. Needs root (or
 sudo). Safe to run again: it then changes nothing.
 
@@ -32,14 +35,14 @@ case "${1:-}" in
 	;;
 esac
 
-packages=(postgresql postgresql-contrib redis-server)
+packages=(postgresql postgresql-contrib redis-server chromium)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
-	echo "install-test-deps: apt-get not found; install PostgreSQL 15+ (initdb, pg_ctl, pgbench) and redis-server with your package manager" >&2
+	echo "install-test-deps: apt-get not found; install PostgreSQL 15+ (initdb, pg_ctl, pgbench), redis-server and chromium with your package manager" >&2
 	exit 1
 fi
 

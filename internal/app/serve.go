@@ -17,6 +17,7 @@ import (
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/oidcauth"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/web"
 )
 
 func newRegistry(role string, db *database) *prometheus.Registry {
@@ -74,6 +75,8 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
 	}
+	deps.Extra = web.New(web.Deps{Service: svc, Log: log, Secure: c.Env != "development", SessionKey: k.dataKey,
+		PublicKey: k.public, IntakeRate: c.IntakeRate, IntakeBurst: c.IntakeBurst, TrustedProxies: c.TrustedProxies}).Mount
 	srv := &http.Server{Handler: httpapi.NewServer(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
