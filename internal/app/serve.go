@@ -17,6 +17,7 @@ import (
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/oidcauth"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/throttle"
 	"github.com/regcase/regcase/internal/web"
 )
 
@@ -71,12 +72,12 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	}
 	health := httpapi.NewHealth(schemaCheck(db, log))
 	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: newRegistry(cmd, db), PublicKey: k.public,
-		TrustedProxies: c.TrustedProxies, IntakeRate: c.IntakeRate, IntakeBurst: c.IntakeBurst, MaxBodyBytes: c.MaxBodyBytes}
+		TrustedProxies: c.TrustedProxies, Intake: throttle.New(c.IntakeRate, c.IntakeBurst), MaxBodyBytes: c.MaxBodyBytes}
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
 	}
 	deps.Extra = web.New(web.Deps{Service: svc, Log: log, Secure: c.Env != "development", SessionKey: k.dataKey,
-		PublicKey: k.public, IntakeRate: c.IntakeRate, IntakeBurst: c.IntakeBurst, TrustedProxies: c.TrustedProxies}).Mount
+		PublicKey: k.public, Intake: deps.Intake, Logins: throttle.New(c.IntakeRate, c.IntakeBurst), TrustedProxies: c.TrustedProxies}).Mount
 	srv := &http.Server{Handler: httpapi.NewServer(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -7,18 +7,16 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/throttle"
 )
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
@@ -192,25 +190,7 @@ func capturePattern(next http.Handler) http.Handler {
 }
 
 func (s *server) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || len(s.deps.TrustedProxies) == 0 {
-		return host
-	}
-	for _, n := range s.deps.TrustedProxies {
-		if n.Contains(ip) {
-			if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-				first, _, _ := strings.Cut(xff, ",")
-				if fip := net.ParseIP(strings.TrimSpace(first)); fip != nil {
-					return fip.String()
-				}
-			}
-		}
-	}
-	return host
+	return throttle.ClientAddr(r, s.deps.TrustedProxies)
 }
 
 // authenticate resolves the bearer token, if any. A bad token is a 401 even
@@ -254,39 +234,4 @@ func (s *server) resolveToken(ctx context.Context, token string) (regcase.Actor,
 		return s.deps.Service.Authenticate(ctx, token)
 	}
 	return s.deps.OIDC.Verify(ctx, token)
-}
-
-// limiter is a per-client token bucket for public intake.
-type limiter struct {
-	mu      sync.Mutex
-	rate    rate.Limit
-	burst   int
-	clients map[string]*rate.Limiter
-	reset   time.Time
-}
-
-func newLimiter(perSecond float64, burst int) *limiter {
-	return &limiter{rate: rate.Limit(perSecond), burst: burst, clients: map[string]*rate.Limiter{}, reset: time.Now()}
-}
-
-// allow reports whether the client may submit now; when not, it returns how
-// long to wait.
-func (l *limiter) allow(client string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// Forget idle clients now and then so the map stays bounded.
-	if len(l.clients) > 50_000 || time.Since(l.reset) > 10*time.Minute {
-		l.clients, l.reset = map[string]*rate.Limiter{}, time.Now()
-	}
-	lim, ok := l.clients[client]
-	if !ok {
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.clients[client] = lim
-	}
-	res := lim.Reserve()
-	if d := res.Delay(); d > 0 {
-		res.Cancel()
-		return false, d
-	}
-	return true, 0
 }

@@ -149,7 +149,7 @@ func (s *server) registerReports() {
 	huma.Register(s.api, op, func(ctx context.Context, in *submitInput) (*submitOutput, error) {
 		a := actorFrom(ctx)
 		if a.Role == regcase.RoleAnonymous {
-			if ok, wait := s.intake.allow(a.Addr); !ok {
+			if ok, wait := s.intake.Allow(a.Addr); !ok {
 				return nil, huma.ErrorWithHeaders(s.fail(ctx, regcase.Errorf(regcase.ERateLimited, "too many submissions; retry later")),
 					http.Header{"Retry-After": {strconv.Itoa(int(wait.Seconds()) + 1)}})
 			}

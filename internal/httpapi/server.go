@@ -20,6 +20,7 @@ import (
 
 	"github.com/regcase/regcase/internal/buildinfo"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/throttle"
 )
 
 // TokenVerifier verifies a non-API-token bearer (an OIDC JWT).
@@ -36,9 +37,10 @@ type Deps struct {
 	OIDC           TokenVerifier        // nil when OIDC is not configured
 	PublicKey      ed25519.PublicKey    // audit checkpoint verification key (may be nil)
 	TrustedProxies []*net.IPNet
-	IntakeRate     float64
-	IntakeBurst    int
-	MaxBodyBytes   int64
+	// Intake limits anonymous submissions per client address; share it
+	// with every other public intake path (the web form).
+	Intake       *throttle.Limiter
+	MaxBodyBytes int64
 	// Extra mounts more handlers (e.g. the web console) on the same mux.
 	Extra func(mux *http.ServeMux)
 }
@@ -47,21 +49,20 @@ type server struct {
 	deps    Deps
 	log     *slog.Logger
 	metrics *httpMetrics
-	intake  *limiter
+	intake  *throttle.Limiter
 	svc     *regcase.Service
 	api     huma.API
 }
 
 // NewServer returns the whole HTTP handler.
 func NewServer(d Deps) http.Handler {
-	if d.IntakeRate == 0 {
-		d.IntakeRate, d.IntakeBurst = 5, 20
+	if d.Intake == nil {
+		d.Intake = throttle.New(5, 20)
 	}
 	if d.MaxBodyBytes == 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
-	s := &server{deps: d, log: d.Log, svc: d.Service, metrics: newHTTPMetrics(d.Registry),
-		intake: newLimiter(d.IntakeRate, d.IntakeBurst)}
+	s := &server{deps: d, log: d.Log, svc: d.Service, metrics: newHTTPMetrics(d.Registry), intake: d.Intake}
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
 	s.api.UseMiddleware(s.requireAuth)

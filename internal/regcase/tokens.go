@@ -131,7 +131,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Actor, error
 		return Actor{}, bad
 	}
 	h := HashSecret(secret)
-	now := time.Now()
+	now := s.Now()
 	if a, ok := s.tokens.get(string(h), now); ok {
 		return a, nil
 	}

@@ -28,6 +28,17 @@ func insertTokens(tb testing.TB, s regcase.Store, toks ...*regcase.APIToken) {
 }
 
 func testTokens(t *testing.T, open opener) {
+	t.Run("ErrDuplicateActiveName", func(t *testing.T) {
+		s := open(t).Store
+		first := newToken(t, "alice")
+		insertTokens(t, s, first)
+		err := s.InTx(t.Context(), func(tx regcase.Tx) error { return tx.InsertToken(t.Context(), newToken(t, "alice")) })
+		if got, want := regcase.ErrorCodeOf(err), regcase.EConflict; got != want {
+			t.Fatalf("second active token named alice: code %q, want %q", got, want)
+		}
+		mustTx(t, s, func(tx regcase.Tx) error { return tx.RevokeToken(t.Context(), first.ID, t0) })
+		insertTokens(t, s, newToken(t, "alice")) // the name is free again once revoked
+	})
 	t.Run("GetTokenByHash", func(t *testing.T) {
 		t.Run("OK", func(t *testing.T) {
 			s := open(t).Store

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/throttle"
 	"github.com/regcase/regcase/internal/sqlite"
 	"github.com/regcase/regcase/internal/web"
 )
@@ -92,9 +93,13 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 	svc, signing := newService(tb)
 	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
+	var intake *throttle.Limiter
+	if o.intakeRate > 0 {
+		intake = throttle.New(o.intakeRate, o.intakeBurst)
+	}
 	e.console = web.New(web.Deps{Service: svc, Log: slog.New(slog.NewTextHandler(e.logs, nil)), Secure: o.secure,
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), PublicKey: signing.Public().(ed25519.PublicKey),
-		IntakeRate: o.intakeRate, IntakeBurst: o.intakeBurst, Now: e.clock.Now})
+		Intake: intake, Now: e.clock.Now})
 	mux := http.NewServeMux()
 	e.console.Mount(mux)
 	e.handler = mux

@@ -78,7 +78,7 @@ func (c *Console) submitReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := c.clientAddr(r)
-	if ok, wait := c.intake.allow(addr); !ok {
+	if ok, wait := c.intake.Allow(addr); !ok {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		f.Message = "Too many reports were sent from your address just now. Nothing was lost: wait a few seconds and send again."
 		c.render(w, r, http.StatusTooManyRequests, "report.html", c.reportView(w, r, f))

@@ -300,7 +300,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.CSRF = c.publicCSRF(w, r)
-	if ok, wait := c.logins.allow(c.clientAddr(r)); !ok {
+	if ok, wait := c.logins.Allow(c.clientAddr(r)); !ok {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		f.Message = "Too many sign-in attempts from your address. Wait a few seconds and try again."
 		c.render(w, r, http.StatusTooManyRequests, "login.html", v)

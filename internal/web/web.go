@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/throttle"
 )
 
 // Deps are the collaborators of the console.
@@ -36,10 +37,12 @@ type Deps struct {
 	SessionKey []byte
 	// PublicKey verifies the audit checkpoints' signatures (nil: not checked).
 	PublicKey ed25519.PublicKey
-	// IntakeRate and IntakeBurst bound public submissions per client
-	// address, as the API does (defaults 5/s, burst 20).
-	IntakeRate  float64
-	IntakeBurst int
+	// Intake bounds public submissions per client address; pass the API's
+	// limiter so both paths share one budget (default: 5/s, burst 20).
+	Intake *throttle.Limiter
+	// Logins bounds sign-in attempts per client address (default 5/s,
+	// burst 20).
+	Logins *throttle.Limiter
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []*net.IPNet
 	// SessionIdle and SessionMax end a session after inactivity and after
@@ -61,8 +64,8 @@ type Console struct {
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	csrfKey  []byte
-	intake   *limiter
-	logins   *limiter
+	intake   *throttle.Limiter
+	logins   *throttle.Limiter
 	origin   *http.CrossOriginProtection
 	css      []byte
 	cssETag  string
@@ -81,8 +84,11 @@ func New(d Deps) *Console {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if d.IntakeRate == 0 {
-		d.IntakeRate, d.IntakeBurst = 5, 20
+	if d.Intake == nil {
+		d.Intake = throttle.New(5, 20)
+	}
+	if d.Logins == nil {
+		d.Logins = throttle.New(5, 20)
 	}
 	if d.SessionIdle == 0 {
 		d.SessionIdle = 30 * time.Minute
@@ -102,8 +108,8 @@ func New(d Deps) *Console {
 		deps: d, svc: d.Service, lc: d.Lifecycle, log: d.Log, now: d.Now,
 		sessions: newSessionStore(d.SessionIdle, d.SessionMax),
 		csrfKey:  m.Sum(nil),
-		intake:   newLimiter(d.IntakeRate, d.IntakeBurst),
-		logins:   newLimiter(d.IntakeRate, d.IntakeBurst),
+		intake:   d.Intake,
+		logins:   d.Logins,
 		origin:   http.NewCrossOriginProtection(),
 	}
 	c.css = mustReadStatic("static/console.css")

@@ -126,6 +126,9 @@ CREATE TABLE api_tokens (
     last_used  timestamptz,
     CONSTRAINT api_tokens_hash_key UNIQUE (hash)
 );
+-- A token's name is the subject id in audit records and assignments: one
+-- active token per name.
+CREATE UNIQUE INDEX api_tokens_active_name_key ON api_tokens (name) WHERE revoked_at IS NULL;
 
 -- Transactional outbox of CloudEvents; a relay publishes and stamps
 -- published_at.

@@ -104,6 +104,9 @@ CREATE TABLE api_tokens (
     revoked_at   TEXT,
     last_used_at TEXT
 ) STRICT;
+-- A token's name is the subject id in audit records and assignments: one
+-- active token per name.
+CREATE UNIQUE INDEX api_tokens_active_name_key ON api_tokens (name) WHERE revoked_at IS NULL;
 
 -- outbox is the transactional outbox: events written with the change they
 -- describe, published later (published_at set) by the relay.
