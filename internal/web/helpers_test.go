@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
-	"github.com/regcase/regcase/internal/throttle"
 	"github.com/regcase/regcase/internal/sqlite"
+	"github.com/regcase/regcase/internal/throttle"
 	"github.com/regcase/regcase/internal/web"
 )
 
