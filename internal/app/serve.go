@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/regcase/regcase/internal/buildinfo"
-	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/oidcauth"
 	"github.com/regcase/regcase/internal/regcase"
@@ -38,40 +36,18 @@ func newRegistry(role string, db *database) *prometheus.Registry {
 // serve runs "all" (embedded: migrates SQLite, generates keys, bootstraps an
 // admin token, runs the background work in process) or "api".
 func (e *env) serve(ctx context.Context, cmd string) error {
-	if len(e.args) > 0 {
-		return &usageError{msg: fmt.Sprintf("%s takes no arguments", cmd)}
-	}
-	c, err := config.Load(e.getenv, cmd)
+	p, err := e.boot(ctx, cmd)
 	if err != nil {
 		return err
 	}
-	log := newLogger(c, e.stderr)
-	log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
+	defer p.close()
+	c, log, k, ln, db, svc, health := p.cfg, p.log, p.keys, p.ln, p.db, p.svc, p.health
 	embedded := cmd == "all"
 	if embedded && !c.IsSQLite() && c.Env == "production" {
 		log.Warn("all-in-one mode on PostgreSQL in production: prefer separate api, worker and migrate")
 	}
-	k, err := ensureKeys(c, log, c.Env != "production")
-	if err != nil {
-		return err
-	}
-	// Bind first: a port clash is an operator mistake worth one clear line.
-	ln, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, errors.Unwrap(err))}
-	}
-	defer ln.Close()
-	db, err := openDatabase(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	svc, err := newService(c, db, k)
-	if err != nil {
-		return err
-	}
-	health := httpapi.NewHealth(schemaCheck(db, log))
-	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: newRegistry(cmd, db), PublicKey: k.public,
+	reg := newRegistry(cmd, db)
+	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: reg, PublicKey: k.public,
 		TrustedProxies: c.TrustedProxies, Intake: throttle.New(c.IntakeRate, c.IntakeBurst), MaxBodyBytes: c.MaxBodyBytes}
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
@@ -94,7 +70,8 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 			return err
 		}
 		bgDone = make(chan struct{})
-		go func() { defer close(bgDone); checkpointLoop(bgCtx, log, svc, k.signing, c.CheckpointEvery) }()
+		cp := newCheckpointer(p, reg)
+		go func() { defer close(bgDone); cp.run(bgCtx) }()
 	}
 	health.Started()
 	log.Info("serving", slog.String("url", "http://"+displayAddr(ln.Addr().String())), slog.String("database", db.engine))
@@ -164,34 +141,4 @@ func (e *env) bootEmbedded(ctx context.Context, log *slog.Logger, db *database, 
 	fmt.Fprintf(e.stdout, "\nregcase is running at http://%s\nfirst admin token (shown once; mint more with `regcase token create`):\n  %s\n\n",
 		displayAddr(addr), secret)
 	return nil
-}
-
-// checkpointLoop signs audit checkpoints periodically until ctx ends, and
-// once more on the way out.
-func checkpointLoop(ctx context.Context, log *slog.Logger, svc *regcase.Service, key []byte, every time.Duration) {
-	if key == nil || every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	run := func(ctx context.Context) {
-		cp, err := svc.Checkpoint(ctx, key)
-		switch {
-		case err != nil:
-			log.Error("audit checkpoint failed", slog.Any("error", err))
-		case cp != nil:
-			log.Info("audit checkpoint signed", slog.Int64("checkpoint", cp.ID), slog.Int("chains", len(cp.Heads)))
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			run(fctx)
-			cancel()
-			return
-		case <-t.C:
-			run(ctx)
-		}
-	}
 }

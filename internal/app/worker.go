@@ -2,55 +2,26 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/regcase/regcase/internal/buildinfo"
-	"github.com/regcase/regcase/internal/config"
-	"github.com/regcase/regcase/internal/httpapi"
 )
 
 // worker runs the background work: it signs audit checkpoints (one writer at
 // a time, whatever the number of replicas) and serves its own health and
 // metrics on REGCASE_HTTP_ADDR.
 func (e *env) worker(ctx context.Context) error {
-	if len(e.args) > 0 {
-		return &usageError{msg: "worker takes no arguments"}
-	}
-	c, err := config.Load(e.getenv, "worker")
+	p, err := e.boot(ctx, "worker")
 	if err != nil {
 		return err
 	}
-	log := newLogger(c, e.stderr)
-	log.Info("starting", append([]any{slog.String("command", "worker"), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
-	k, err := ensureKeys(c, log, c.Env != "production")
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, err)}
-	}
-	db, err := openDatabase(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	svc, err := newService(c, db, k)
-	if err != nil {
-		return err
-	}
-	health := httpapi.NewHealth(schemaCheck(db, log))
-	reg := newRegistry("worker", db)
-	checkpoints := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_checkpoints_total",
-		Help: "Audit checkpoint attempts by outcome."}, []string{"outcome"})
-	reg.MustRegister(checkpoints)
+	defer p.close()
+	log, health := p.log, p.health
+	reg := newRegistry("worker", p.db)
+	cp := newCheckpointer(p, reg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /health/startup", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
@@ -63,42 +34,17 @@ func (e *env) worker(ctx context.Context) error {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(p.ln) }()
 	health.Started()
-	log.Info("worker running", slog.String("health", "http://"+displayAddr(ln.Addr().String())+"/health/ready"))
+	log.Info("worker running", slog.String("health", "http://"+displayAddr(p.ln.Addr().String())+"/health/ready"))
 
-	every := c.CheckpointEvery
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			health.Drain()
-			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			log.Info("stopped")
-			return nil
-		case <-t.C:
-			if k.signing == nil {
-				continue
-			}
-			if err := health.Ready(ctx); err != nil {
-				continue // the readiness check already logs schema problems
-			}
-			cp, err := svc.Checkpoint(ctx, k.signing)
-			switch {
-			case err != nil:
-				checkpoints.WithLabelValues("error").Inc()
-				log.Error("audit checkpoint failed", slog.Any("error", err))
-			case cp == nil:
-				checkpoints.WithLabelValues("nothing_new").Inc()
-			default:
-				checkpoints.WithLabelValues("signed").Inc()
-				log.Info("audit checkpoint signed", slog.Int64("checkpoint", cp.ID), slog.Int("chains", len(cp.Heads)))
-			}
-		}
-	}
+	cp.run(ctx) // until SIGTERM, with a last checkpoint on the way out
+	health.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped")
+	return nil
 }
 
 // poolCollector exports pgxpool statistics.

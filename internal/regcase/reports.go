@@ -233,10 +233,12 @@ func (s *Service) ListReports(ctx context.Context, a Actor, f ReportFilter) ([]*
 	return s.Store.ListReports(ctx, f)
 }
 
-// Dismiss closes a received report without a case. Errors: EInvalid without
-// a reason, EConflict unless the report is received, ENotFound.
-func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Report, error) {
-	if err := Authorize(a, ActReportDismiss); err != nil {
+// mutateReport authorizes act, requires a reason, locks the report, lets
+// fn change it (or refuse with an error) and writes it with an audit record
+// of action carrying the reason.
+func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action, id, reason string,
+	fn func(r *Report, now time.Time) error) (*Report, error) {
+	if err := Authorize(a, act); err != nil {
 		return nil, err
 	}
 	if err := checkText("reason", reason, true, 4000); err != nil {
@@ -248,19 +250,31 @@ func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Rep
 		if err != nil {
 			return err
 		}
-		if r.Status != ReportReceived {
-			return Errorf(EConflict, "report is %s; only a received report can be dismissed", r.Status)
-		}
 		now := s.now()
-		r.Status, r.DismissReason, r.UpdatedAt = ReportDismissed, reason, now
+		if err := fn(r, now); err != nil {
+			return err
+		}
+		r.UpdatedAt = now
 		if err := tx.UpdateReport(ctx, r); err != nil {
 			return err
 		}
 		out = r
-		return s.record(ctx, tx, a, now, change{action: "report.dismissed", entityType: "report", entityID: r.ID,
+		return s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID,
 			data: map[string]any{"reason": reason}})
 	})
 	return out, err
+}
+
+// Dismiss closes a received report without a case. Errors: EInvalid without
+// a reason, EConflict unless the report is received, ENotFound.
+func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Report, error) {
+	return s.mutateReport(ctx, a, ActReportDismiss, "report.dismissed", id, reason, func(r *Report, _ time.Time) error {
+		if r.Status != ReportReceived {
+			return Errorf(EConflict, "report is %s; only a received report can be dismissed", r.Status)
+		}
+		r.Status, r.DismissReason = ReportDismissed, reason
+		return nil
+	})
 }
 
 // Erase crypto-shreds a report's contact details: the per-report key and the
@@ -268,29 +282,11 @@ func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Rep
 // The audit chain still verifies. Errors: ENotFound, EConflict if already
 // erased or there was nothing to erase.
 func (s *Service) Erase(ctx context.Context, a Actor, id, reason string) (*Report, error) {
-	if err := Authorize(a, ActReportErase); err != nil {
-		return nil, err
-	}
-	if err := checkText("reason", reason, true, 4000); err != nil {
-		return nil, err
-	}
-	var out *Report
-	err := s.Store.InTx(ctx, func(tx Tx) error {
-		r, err := tx.LockReport(ctx, id)
-		if err != nil {
-			return err
-		}
+	return s.mutateReport(ctx, a, ActReportErase, "report.reporter_erased", id, reason, func(r *Report, now time.Time) error {
 		if !r.HasReporter || r.ErasedAt != nil {
 			return Errorf(EConflict, "report has no reporter data to erase")
 		}
-		now := s.now()
-		r.WrappedKey, r.ReporterCipher, r.ErasedAt, r.UpdatedAt = nil, nil, &now, now
-		if err := tx.UpdateReport(ctx, r); err != nil {
-			return err
-		}
-		out = r
-		return s.record(ctx, tx, a, now, change{action: "report.reporter_erased", entityType: "report", entityID: r.ID,
-			data: map[string]any{"reason": reason}})
+		r.WrappedKey, r.ReporterCipher, r.ErasedAt = nil, nil, &now
+		return nil
 	})
-	return out, err
 }
