@@ -57,7 +57,7 @@ func (e *env) adminSession(ctx context.Context, cmd string) (*config.Config, *da
 		return nil, nil, nil, nil, err
 	}
 	log := newLogger(c, e.stderr)
-	k, err := ensureKeys(c, log, c.Env != "production")
+	k, err := ensureKeys(c, log, cmd)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

@@ -41,7 +41,7 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 	}
 	p := &process{cfg: c, log: newLogger(c, e.stderr)}
 	p.log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
-	if p.keys, err = ensureKeys(c, p.log, c.Env != "production"); err != nil {
+	if p.keys, err = ensureKeys(c, p.log, cmd); err != nil {
 		return nil, err
 	}
 	if p.ln, err = net.Listen("tcp", c.HTTPAddr); err != nil {

@@ -110,11 +110,17 @@ type keys struct {
 	public  ed25519.PublicKey
 }
 
-// ensureKeys fills missing keys for the all-in-one mode by reading or
-// generating files in the data directory (never in production).
-func ensureKeys(c *config.Config, log *slog.Logger, generate bool) (*keys, error) {
+// ensureKeys fills missing keys for the embedded mode (SQLite outside
+// production) by reading or generating files in the data directory, which
+// every command pointed at that directory shares. It never replaces a
+// configured key. A command that encrypts reporter data (all, api, seed)
+// without a data key is a configuration error.
+func ensureKeys(c *config.Config, log *slog.Logger, cmd string) (*keys, error) {
 	k := &keys{dataKey: c.DataKey, signing: c.SigningKey, public: c.PublicKey}
-	if !generate {
+	if !c.IsSQLite() || c.Env == "production" {
+		if k.dataKey == nil && (cmd == "all" || cmd == "api" || cmd == "seed") {
+			return nil, &config.Error{Var: "REGCASE_DATA_KEY", Msg: "required with PostgreSQL or in production: 32 bytes, base64 (openssl rand -base64 32)"}
+		}
 		return k, nil
 	}
 	if k.dataKey == nil {
@@ -128,7 +134,7 @@ func ensureKeys(c *config.Config, log *slog.Logger, generate bool) (*keys, error
 		}
 		k.dataKey = b
 	}
-	if k.signing == nil {
+	if k.signing == nil && k.public == nil { // a configured public key means the signer lives elsewhere
 		b, created, err := keyFile(filepath.Join(c.DataDir, "audit-signing.key"), ed25519.SeedSize)
 		if err != nil {
 			return nil, &config.Error{Var: "REGCASE_AUDIT_SIGNING_KEY", Msg: err.Error()}

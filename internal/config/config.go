@@ -193,7 +193,7 @@ func Load(get Getenv, command string) (*Config, error) {
 			r.fail("REGCASE_DATA_KEY", "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
 		}
 		c.DataKey = b
-	} else if prod && command != "migrate" {
+	} else if prod && (command == "all" || command == "api" || command == "seed") {
 		r.fail("REGCASE_DATA_KEY", "required in production: 32 bytes, base64 (openssl rand -base64 32)")
 	}
 	if k := r.secret("REGCASE_AUDIT_SIGNING_KEY"); k != "" {
@@ -205,7 +205,7 @@ func Load(get Getenv, command string) (*Config, error) {
 			c.PublicKey = c.SigningKey.Public().(ed25519.PublicKey)
 		}
 	}
-	if k := r.get("REGCASE_AUDIT_PUBLIC_KEY"); k != "" {
+	if k := r.secret("REGCASE_AUDIT_PUBLIC_KEY"); k != "" {
 		b, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(b) != ed25519.PublicKeySize {
 			r.fail("REGCASE_AUDIT_PUBLIC_KEY", "must be a 32-byte Ed25519 public key, base64-encoded")
