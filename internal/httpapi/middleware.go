@@ -77,6 +77,17 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	info   *reqInfo
+}
+
+// SetLogActor names the caller in the request log line for handlers mounted
+// beside the API that authenticate on their own (the web console's session),
+// found by interface assertion on the ResponseWriter so they need not import
+// this package.
+func (w *statusWriter) SetLogActor(id string, role regcase.Role) {
+	if w.info != nil {
+		w.info.actor.ID, w.info.actor.Role = id, role
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -134,7 +145,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		info.actor.Addr = info.client
 		info.actor.RequestID = info.id
 		w.Header().Set("X-Request-ID", info.id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, info: info}
 		s.metrics.inflight.Inc()
 		defer func() {
 			s.metrics.inflight.Dec()

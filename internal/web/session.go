@@ -223,6 +223,9 @@ func (c *Console) officer(h officerHandler) http.Handler {
 			c.sessions.markChecked(s.id, now)
 		}
 		s.actor.Addr, s.actor.RequestID = c.clientAddr(r), rid
+		if l, ok := w.(interface{ SetLogActor(string, regcase.Role) }); ok {
+			l.SetLogActor(s.actor.ID, s.actor.Role) // the request log names the officer
+		}
 		if r.Method == http.MethodPost {
 			if c.parsePost(w, r) != 0 || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				c.errorPage(w, r, &s.actor, s.csrf, http.StatusForbidden, "Form expired",
