@@ -54,7 +54,7 @@ go build -o "$work/bare" scripts/bench/bare.go
 # hey_run NAME ARGS… → appends "rps p50 p99" to $work/NAME
 hey_run() {
 	local name=$1; shift
-	hey -z "${DURATION}s" "$@" >"$work/$name.txt"
+	hey -z "${DURATION}s" "$@" >"$work/$name.txt" || { echo "bench: hey failed for $name" >&2; exit 1; }
 	awk '/Requests\/sec/{r=$2} / 50%/{p50=$3} / 99%/{p99=$3} /\[5[0-9][0-9]\]/{err+=$2} END{printf "%.0f %.1f %.1f %d\n", r, p50*1000, p99*1000, err}' "$work/$name.txt"
 }
 
@@ -120,7 +120,8 @@ bench_engine() { # ENGINE URL
 	for c in $CONCURRENCY; do
 		read -r rps p50 p99 err < <(hey_run "intake-$engine-$c" -c "$c" -m POST -T application/json -H "Authorization: Bearer $tok" -D "$work/report.json" "$base/v1/reports")
 		if [ "$engine" = postgres ]; then
-			pgbench -n -M prepared -c "$c" -j 2 -T "$DURATION" -r -f scripts/bench/intake.sql "${super/\/postgres\?/\/regcase_bench?}" >"$work/pgbench-$c.txt" 2>&1
+			pgbench -n -M prepared -c "$c" -j 2 -T "$DURATION" -r -f scripts/bench/intake.sql "${super/\/postgres\?/\/regcase_bench?}" >"$work/pgbench-$c.txt" 2>&1 ||
+				{ echo "bench: pgbench failed:" >&2; tail -5 "$work/pgbench-$c.txt" >&2; exit 1; }
 			ref_tps=$(awk '/^tps/{printf "%.0f", $3}' "$work/pgbench-$c.txt")
 			ref_lat=$(awk '/^latency average/{print $4}' "$work/pgbench-$c.txt")
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | pgbench -M prepared, same transaction | $ref_tps | avg $ref_lat | – | $(awk -v a="$rps" -v b="$ref_tps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"

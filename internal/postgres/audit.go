@@ -50,19 +50,25 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 	}
 	r.Seal(seq-1, head)
 	err = t.tx.QueryRow(ctx, `
-		WITH rec AS (
-			INSERT INTO audit_records (chain, seq, at, actor_id, actor_role, actor_addr,
-				request_id, action, entity_type, entity_id, data, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		WITH rec AS (`+insertAuditRecordSQL+`
 			RETURNING id
 		), head AS (
 			UPDATE audit_chains SET head_hash = $13 WHERE chain = $1
 		)
-		SELECT id FROM rec`,
-		r.Chain, r.Seq, r.Time, r.ActorID, string(r.ActorRole), r.ActorAddr,
-		r.RequestID, r.Action, r.EntityType, r.EntityID, auditData(r.Data), r.PrevHash, r.Hash,
+		SELECT id FROM rec`, auditArgs(r)...,
 	).Scan(&r.ID)
 	return translate(err, "append audit: insert record", "audit record")
+}
+
+// insertAuditRecordSQL takes auditArgs: hash is $13, chain $1.
+const insertAuditRecordSQL = `
+	INSERT INTO audit_records (chain, seq, at, actor_id, actor_role, actor_addr,
+		request_id, action, entity_type, entity_id, data, prev_hash, hash)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
+func auditArgs(r *regcase.AuditRecord) []any {
+	return []any{r.Chain, r.Seq, r.Time, r.ActorID, string(r.ActorRole), r.ActorAddr,
+		r.RequestID, r.Action, r.EntityType, r.EntityID, auditData(r.Data), r.PrevHash, r.Hash}
 }
 
 // auditData passes the canonical JSON as text, byte for byte (nil is NULL).

@@ -109,20 +109,39 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 // tracking code EConflict. An empty IdempotencyKey or CaseID is stored as
 // NULL.
 func (t *tx) InsertReport(ctx context.Context, r *regcase.Report) error {
-	_, err := t.tx.Exec(ctx, `
-		INSERT INTO reports (id, tracking_code, status_secret_hash, channel, category,
-			subject_name, subject_registry_id, description, location, occurred_at,
-			received_at, updated_at, status, dismiss_reason, case_id,
-			has_reporter, reporter_cipher, wrapped_key, erased_at,
-			idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-			$16, $17, $18, $19, $20, $21)`,
-		r.ID, r.TrackingCode, r.StatusSecretHash, string(r.Channel), r.Category,
+	_, err := t.tx.Exec(ctx, insertReportSQL, reportArgs(r)...)
+	return translate(err, "insert report", "report")
+}
+
+const insertReportSQL = `
+	INSERT INTO reports (id, tracking_code, status_secret_hash, channel, category,
+		subject_name, subject_registry_id, description, location, occurred_at,
+		received_at, updated_at, status, dismiss_reason, case_id,
+		has_reporter, reporter_cipher, wrapped_key, erased_at,
+		idempotency_key, request_hash)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+		$16, $17, $18, $19, $20, $21)`
+
+func reportArgs(r *regcase.Report) []any {
+	return []any{r.ID, r.TrackingCode, r.StatusSecretHash, string(r.Channel), r.Category,
 		r.Subject.Name, r.Subject.RegistryID, r.Description, r.Location, r.OccurredAt,
 		r.ReceivedAt, r.UpdatedAt, string(r.Status), r.DismissReason, nullString(r.CaseID),
 		r.HasReporter, r.ReporterCipher, r.WrappedKey, r.ErasedAt,
-		nullString(r.IdempotencyKey), r.RequestHash)
-	return translate(err, "insert report", "report")
+		nullString(r.IdempotencyKey), r.RequestHash}
+}
+
+// Intake writes a new report, the first record of its audit chain and its
+// event as ONE pipelined batch: PostgreSQL runs the statements of a batch
+// in one implicit transaction, so it is atomic and costs one round trip.
+func (db *DB) Intake(ctx context.Context, r *regcase.Report, rec *regcase.AuditRecord, ev *regcase.Event) error {
+	rec.Seal(0, nil)
+	b := &pgx.Batch{}
+	b.Queue(insertReportSQL, reportArgs(r)...)
+	b.Queue(`INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES ($1, 1, $2, 0)`, rec.Chain, rec.Hash)
+	b.Queue(insertAuditRecordSQL+` RETURNING id`, auditArgs(rec)...).QueryRow(func(row pgx.Row) error { return row.Scan(&rec.ID) })
+	b.Queue(insertEventSQL, eventArgs(ev)...)
+	err := db.pool.SendBatch(ctx, b).Close()
+	return translate(err, "intake", "report")
 }
 
 // LockReport reads a report and locks its row until the transaction ends

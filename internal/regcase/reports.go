@@ -105,16 +105,15 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 			return nil, Internal(err)
 		}
 	}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
-		if err := tx.InsertReport(ctx, r); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, now, change{
-			action: "report.received", entityType: "report", entityID: r.ID,
-			data: map[string]any{"tracking_code": r.TrackingCode, "channel": r.Channel, "category": r.Category,
-				"subject": r.Subject, "has_reporter": r.HasReporter},
-		})
+	rec, ev, err := s.newRecord(a, now, change{
+		action: "report.received", entityType: "report", entityID: r.ID,
+		data: map[string]any{"tracking_code": r.TrackingCode, "channel": r.Channel, "category": r.Category,
+			"subject": r.Subject, "has_reporter": r.HasReporter},
 	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.Store.Intake(ctx, r, rec, ev)
 	if errors.Is(err, ErrIdempotencyKeyTaken) {
 		// Lost a race with a concurrent request carrying the same key.
 		if sub, err := s.replay(ctx, idemKey, reqHash); sub != nil || err != nil {

@@ -85,30 +85,39 @@ type change struct {
 	event      any // event data; nil = data
 }
 
-// record appends the audit record and the outbox event for c inside tx.
-func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c change) error {
+// newRecord builds (unsealed) the audit record and the outbox event of c.
+func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
 	data, err := CanonicalJSON(c.data)
 	if err != nil {
-		return Internal(fmt.Errorf("audit data: %w", err))
+		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
 	}
 	rec := &AuditRecord{
 		Chain: ChainFor(c.entityType, c.entityID), Time: at,
 		ActorID: a.ID, ActorRole: a.Role, ActorAddr: a.Addr, RequestID: a.RequestID,
 		Action: c.action, EntityType: c.entityType, EntityID: c.entityID, Data: data,
 	}
-	if err := tx.AppendAudit(ctx, rec); err != nil {
-		return err
-	}
 	evData := data
 	if c.event != nil {
 		if evData, err = json.Marshal(c.event); err != nil {
-			return Internal(fmt.Errorf("event data: %w", err))
+			return nil, nil, Internal(fmt.Errorf("event data: %w", err))
 		}
 	}
 	ev := &Event{
 		ID: s.NewID(), Type: "gov.regcase." + c.action, Source: s.EventSource,
 		Subject: c.entityType + "s/" + c.entityID, Time: at, Data: evData,
 		RequestID: a.RequestID, PartitionKey: c.entityType + ":" + c.entityID,
+	}
+	return rec, ev, nil
+}
+
+// record appends the audit record and the outbox event for c inside tx.
+func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c change) error {
+	rec, ev, err := s.newRecord(a, at, c)
+	if err != nil {
+		return err
+	}
+	if err := tx.AppendAudit(ctx, rec); err != nil {
+		return err
 	}
 	return tx.InsertEvent(ctx, ev)
 }

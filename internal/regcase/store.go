@@ -19,6 +19,12 @@ type Store interface {
 	// deadlocks are retried a bounded number of times by the store, so fn
 	// must be safe to run again.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// Intake stores a new report, the FIRST record of its own audit chain
+	// (rec.Chain must be new; the store seals rec with Seal(0, nil) and sets
+	// rec.ID) and its outbox event, atomically — the hot path of public
+	// intake, in one round trip where the engine allows. A duplicate
+	// IdempotencyKey returns ErrIdempotencyKeyTaken.
+	Intake(ctx context.Context, r *Report, rec *AuditRecord, ev *Event) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// SchemaVersion returns the highest applied migration version (0 if none).

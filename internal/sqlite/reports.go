@@ -162,3 +162,18 @@ func checkUpdated(op string, res sql.Result, err error, notFound error) error {
 	}
 	return nil
 }
+
+// Intake stores a new report, the first record of its audit chain and its
+// event in one write transaction (SQLite has one writer: no round trips to
+// save).
+func (db *DB) Intake(ctx context.Context, r *regcase.Report, rec *regcase.AuditRecord, ev *regcase.Event) error {
+	return db.InTx(ctx, func(t regcase.Tx) error {
+		if err := t.InsertReport(ctx, r); err != nil {
+			return err
+		}
+		if err := t.AppendAudit(ctx, rec); err != nil {
+			return err
+		}
+		return t.InsertEvent(ctx, ev)
+	})
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open) })
+	t.Run("Intake", func(t *testing.T) { testIntake(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, open) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, open) })

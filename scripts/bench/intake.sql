@@ -12,21 +12,21 @@ VALUES (gen_random_uuid()::text, upper(substr(md5(random()::text), 1, 14)), sha2
     'Harbour Fish Market', 'FBO-10442', 'Fish displayed without ice at noon; strong smell near the counter.', '', NULL,
     now(), now(), 'received', '', NULL, false, NULL, NULL, NULL, NULL, sha256('r'::bytea));
 INSERT INTO audit_chains AS c (chain, seq, head_hash, checkpointed_seq)
-    VALUES ('report:' || :a || '-' || :b, 1, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, 0)
+    VALUES ('report:' || :a::bigint || '-' || :b::bigint, 1, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, 0)
     ON CONFLICT (chain) DO UPDATE SET seq = c.seq + 1 RETURNING seq, head_hash;
 WITH rec AS (
     INSERT INTO audit_records (chain, seq, at, actor_id, actor_role, actor_addr,
         request_id, action, entity_type, entity_id, data, prev_hash, hash)
-    VALUES ('report:' || :a || '-' || :b, 1, now(), 'bench', 'intake', '127.0.0.1', 'c0ffee0123456789abcdef01', 'report.received', 'report',
-        gen_random_uuid()::text, '{"category":"food_safety","channel":"api","has_reporter":false,"subject":{"name":"Harbour Fish Market","registry_id":"FBO-10442"},"tracking_code":"ABCD-EFGH-JKMN"}',
+    VALUES ('report:' || :a::bigint || '-' || :b::bigint, 1, now(), 'bench', 'intake', '127.0.0.1', 'c0ffee0123456789abcdef01', 'report.received', 'report',
+        gen_random_uuid()::text, '{"category":"food_safety","channel":"api","has_reporter": false,"subject":{"name":"Harbour Fish Market","registry_id":"FBO-10442"},"tracking_code":"ABCD-EFGH-JKMN"}',
         '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, sha256('h'::bytea))
-    RETURNING id
+    RETURNING id, chain
 ), head AS (
-    UPDATE audit_chains SET head_hash = sha256('h'::bytea) WHERE chain = 'report:' || :a || '-' || :b
+    UPDATE audit_chains SET head_hash = sha256('h'::bytea) WHERE chain = (SELECT chain FROM rec)
 )
 SELECT id FROM rec;
 INSERT INTO outbox (event_id, type, source, subject, time, data, request_id, partition_key)
     VALUES (gen_random_uuid()::text, 'gov.regcase.report.received', '/regcase', 'reports/x', now(),
-    '{"category":"food_safety","channel":"api","has_reporter":false,"subject":{"name":"Harbour Fish Market","registry_id":"FBO-10442"},"tracking_code":"ABCD-EFGH-JKMN"}'::json,
-    'c0ffee0123456789abcdef01', 'report:x');
+    '{"category":"food_safety","channel":"api","has_reporter": false,"subject":{"name":"Harbour Fish Market","registry_id":"FBO-10442"},"tracking_code":"ABCD-EFGH-JKMN"}'::json,
+    'c0ffee0123456789abcdef01', 'report:' || 'x');
 END;
