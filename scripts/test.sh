@@ -13,7 +13,8 @@ usage() {
 	cat <<'USAGE'
 usage: scripts/test.sh [--no-platform] [--help]
 
-  --no-platform   skip scripts/test-platform.sh (Compose/Docker/Prometheus checks)
+  --no-platform   skip scripts/test-platform.sh and scripts/test-orchestrators.sh
+                  (Compose/Docker/Prometheus/Swarm/Helm checks and drills)
 
 Environment:
   REGCASE_TEST_POSTGRES_URL  use this PostgreSQL superuser URL instead of starting one
@@ -60,9 +61,11 @@ section "go test"
 # shellcheck disable=SC2086
 go test ${GO_TEST_FLAGS:--race -count=1} -timeout 25m ./...
 
-if [ "$platform" = 1 ] && [ -x scripts/test-platform.sh ]; then
-	section "platform"
+if [ "$platform" = 1 ]; then
+	section "platform: image, Compose, policy, single-host drills"
 	scripts/test-platform.sh
+	section "orchestrators: Swarm stack, Helm chart, offline checks and Swarm drills"
+	scripts/test-orchestrators.sh
 fi
 
 section "done"
