@@ -52,8 +52,13 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
 	}
-	deps.Extra = web.New(web.Deps{Service: svc, Log: log, Secure: c.Env != "development", SessionKey: k.dataKey,
-		PublicKey: k.public, Intake: deps.Intake, Logins: throttle.New(c.IntakeRate, c.IntakeBurst), TrustedProxies: c.TrustedProxies}).Mount
+	wd := web.Deps{Service: svc, Log: log, Secure: c.Env != "development", SessionKey: k.dataKey,
+		PublicKey: k.public, Intake: deps.Intake, Logins: throttle.New(c.IntakeRate, c.IntakeBurst), TrustedProxies: c.TrustedProxies}
+	if c.OIDCClientID != "" {
+		wd.OIDC = &oidcauth.Login{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: c.OIDCSecret,
+			RedirectURL: c.PublicURL + "/console/oidc/callback", RoleClaim: c.OIDCRoleClaim}
+	}
+	deps.Extra = web.New(wd).Mount
 	srv := &http.Server{Handler: httpapi.NewServer(deps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

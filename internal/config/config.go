@@ -45,6 +45,9 @@ type Config struct {
 	OIDCIssuer      string
 	OIDCAudience    string
 	OIDCRoleClaim   string
+	OIDCClientID    string // web console sign-in (authorization code flow)
+	OIDCSecret      string // secret
+	PublicURL       string // https://cases.example.gov: where browsers reach us
 	DBMaxConns      int
 	DBMinConns      int
 	IntakeRate      float64 // public submissions per second per client address
@@ -223,6 +226,17 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.OIDCIssuer = r.str("REGCASE_OIDC_ISSUER", "")
 	c.OIDCAudience = r.str("REGCASE_OIDC_AUDIENCE", "")
 	c.OIDCRoleClaim = r.str("REGCASE_OIDC_ROLE_CLAIM", "regcase_role")
+	c.OIDCClientID = r.str("REGCASE_OIDC_CLIENT_ID", "")
+	c.OIDCSecret = r.secret("REGCASE_OIDC_CLIENT_SECRET")
+	c.PublicURL = strings.TrimRight(r.str("REGCASE_PUBLIC_URL", ""), "/")
+	if c.OIDCClientID != "" {
+		if c.OIDCIssuer == "" {
+			r.fail("REGCASE_OIDC_ISSUER", "required when REGCASE_OIDC_CLIENT_ID is set")
+		}
+		if u, err := url.Parse(c.PublicURL); c.PublicURL == "" || err != nil || u.Scheme == "" || u.Host == "" {
+			r.fail("REGCASE_PUBLIC_URL", "required for console sign-in with OIDC: the absolute URL browsers use, like https://cases.example.gov")
+		}
+	}
 	if c.OIDCIssuer != "" {
 		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Scheme == "" || u.Host == "" {
 			r.fail("REGCASE_OIDC_ISSUER", "%q is not an absolute URL", c.OIDCIssuer)

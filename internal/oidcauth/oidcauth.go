@@ -49,6 +49,11 @@ func (v *Verifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 // EUnauthorized for a bad token, EForbidden for a missing or unknown role,
 // EUnavailable when the issuer cannot be reached.
 func (v *Verifier) Verify(ctx context.Context, raw string) (regcase.Actor, error) {
+	return v.verify(ctx, raw, "")
+}
+
+// verify checks raw and, when nonce is not empty, its nonce claim.
+func (v *Verifier) verify(ctx context.Context, raw, nonce string) (regcase.Actor, error) {
 	ver, err := v.get(ctx)
 	if err != nil {
 		return regcase.Actor{}, err
@@ -56,6 +61,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (regcase.Actor, error
 	tok, err := ver.Verify(ctx, raw)
 	if err != nil {
 		return regcase.Actor{}, &regcase.Error{Code: regcase.EUnauthorized, Message: "invalid token", Err: err}
+	}
+	if nonce != "" && tok.Nonce != nonce {
+		return regcase.Actor{}, regcase.Errorf(regcase.EUnauthorized, "ID token nonce does not match this sign-in")
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {

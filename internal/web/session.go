@@ -208,7 +208,7 @@ func (c *Console) officer(h officerHandler) http.Handler {
 			http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
 			return
 		}
-		if now.Sub(s.checked) >= regcase.TokenCacheTTL {
+		if s.tokenHash != nil && now.Sub(s.checked) >= regcase.TokenCacheTTL { // OIDC sessions have no token to revoke
 			t, err := c.svc.Store.GetTokenByHash(r.Context(), s.tokenHash)
 			switch {
 			case regcase.ErrorCodeOf(err) == regcase.ENotFound || (err == nil && t.RevokedAt != nil):
@@ -268,6 +268,7 @@ type loginView struct {
 	Form  *form
 	Next  string
 	Ended string
+	OIDC  bool // offer "sign in with your organisation"
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -277,7 +278,8 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	v := &loginView{base: base{Title: "Officer sign-in", CSRF: c.publicCSRF(w, r)}, Form: newForm(nil), Next: r.URL.Query().Get("next")}
+	v := &loginView{base: base{Title: "Officer sign-in", CSRF: c.publicCSRF(w, r)}, Form: newForm(nil), Next: r.URL.Query().Get("next"),
+		OIDC: c.deps.OIDC != nil}
 	if !safeNext(v.Next) {
 		v.Next = ""
 	}
@@ -286,6 +288,8 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 		v.Ended = "Your token was revoked, so your session ended. Sign in with a valid token."
 	case "out":
 		v.Ended = "You are signed out."
+	case "oidc":
+		v.Ended = "Sign-in with your organisation did not complete. Try again, or sign in with a token."
 	}
 	c.render(w, r, http.StatusOK, "login.html", v)
 }

@@ -45,6 +45,9 @@ type Deps struct {
 	Logins *throttle.Limiter
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []*net.IPNet
+	// OIDC enables "sign in with your organisation" (authorization code
+	// flow); nil hides it.
+	OIDC OIDCLogin
 	// SessionIdle and SessionMax end a session after inactivity and after
 	// sign-in (defaults 30 minutes and 8 hours).
 	SessionIdle time.Duration
@@ -63,6 +66,7 @@ type Console struct {
 	now      func() time.Time
 	pages    map[string]*template.Template
 	sessions *sessionStore
+	oidc     oidcFlows
 	csrfKey  []byte
 	intake   *throttle.Limiter
 	logins   *throttle.Limiter
@@ -135,6 +139,8 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /console/login", c.public(c.loginForm))
 	mux.Handle("POST /console/login", c.public(c.login))
 	mux.Handle("POST /console/logout", c.officer(c.logout))
+	mux.Handle("GET /console/oidc/login", c.public(c.oidcLogin))
+	mux.Handle("GET /console/oidc/callback", c.public(c.oidcCallback))
 
 	// Officers.
 	mux.Handle("GET /console/{$}", c.officer(c.home))
