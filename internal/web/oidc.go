@@ -24,7 +24,7 @@ type OIDCLogin interface {
 // oidcFlow is one pending sign-in, keyed by its state, held for 10 minutes.
 type oidcFlow struct {
 	nonce, verifier, next string
-	expires                time.Time
+	expires               time.Time
 }
 
 type oidcFlows struct {
