@@ -48,28 +48,26 @@ func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
 			return nil, err
 		}
 		return &database{Store: db, engine: "sqlite", latest: sqlite.LatestVersion(), migrate: db.Migrate,
-			status: func(ctx context.Context) ([]migrationState, error) {
-				ms, err := db.MigrationStatus(ctx)
-				out := make([]migrationState, len(ms))
-				for i, m := range ms {
-					out[i] = migrationState(m)
-				}
-				return out, err
-			}}, nil
+			status: migrationStatus(db.MigrationStatus)}, nil
 	}
 	db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{MaxConns: int32(c.DBMaxConns), MinConns: int32(c.DBMinConns)})
 	if err != nil {
 		return nil, err
 	}
 	return &database{Store: db, engine: "postgres", latest: postgres.LatestVersion(), migrate: db.Migrate, pg: db,
-		status: func(ctx context.Context) ([]migrationState, error) {
-			ms, err := db.MigrationStatus(ctx)
-			out := make([]migrationState, len(ms))
-			for i, m := range ms {
-				out[i] = migrationState(m)
-			}
-			return out, err
-		}}, nil
+		status: migrationStatus(db.MigrationStatus)}, nil
+}
+
+// migrationStatus adapts an engine's MigrationStatus to migrationState.
+func migrationStatus[M sqlite.MigrationState | postgres.MigrationState](f func(context.Context) ([]M, error)) func(context.Context) ([]migrationState, error) {
+	return func(ctx context.Context) ([]migrationState, error) {
+		ms, err := f(ctx)
+		out := make([]migrationState, len(ms))
+		for i, m := range ms {
+			out[i] = migrationState(m)
+		}
+		return out, err
+	}
 }
 
 // schemaCheck is the readiness check: the database answers and its schema

@@ -52,7 +52,7 @@ type auditListOutput struct {
 func auditOut(rs []*regcase.AuditRecord, limit int) *auditListOutput {
 	out := &auditListOutput{}
 	out.Body.Items = auditBodies(rs)
-	if len(rs) == regcaseLimit(limit) {
+	if len(rs) == regcase.PageLimit(limit) {
 		out.Body.NextAfter = strconv.FormatInt(rs[len(rs)-1].ID, 10)
 	}
 	return out

@@ -237,7 +237,7 @@ func (s *server) registerCases() {
 			for _, c := range cs {
 				out.Body.Items = append(out.Body.Items, s.caseBody(a, c))
 			}
-			if len(cs) == regcaseLimit(in.Limit) {
+			if len(cs) == regcase.PageLimit(in.Limit) {
 				out.Body.NextCursor = cs[len(cs)-1].ID
 			}
 			return out, nil
@@ -327,7 +327,7 @@ func (s *server) registerCases() {
 			for _, n := range ns {
 				out.Body.Items = append(out.Body.Items, NoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt})
 			}
-			if len(ns) == regcaseLimit(in.Limit) {
+			if len(ns) == regcase.PageLimit(in.Limit) {
 				out.Body.NextCursor = ns[len(ns)-1].ID
 			}
 			return out, nil

@@ -195,7 +195,7 @@ func (s *server) registerReports() {
 			for _, r := range rs {
 				out.Body.Items = append(out.Body.Items, reportBody(r, nil))
 			}
-			if len(rs) == regcaseLimit(in.Limit) {
+			if len(rs) == regcase.PageLimit(in.Limit) {
 				out.Body.NextCursor = rs[len(rs)-1].ID
 			}
 			return out, nil
@@ -246,11 +246,4 @@ func (s *server) registerReports() {
 			out.Body.Report, out.Body.Case = reportBody(r, nil), s.caseBody(a, c)
 			return out, nil
 		})
-}
-
-func regcaseLimit(n int) int {
-	if n <= 0 {
-		return regcase.DefaultLimit
-	}
-	return min(n, regcase.MaxLimit)
 }

@@ -88,7 +88,7 @@ func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.
 	}
 	w.add("id > " + w.arg(f.AfterID))
 	rows, err := db.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_records`+w.sql()+
-		` ORDER BY id LIMIT `+w.arg(limit(f.Limit)), w.args...)
+		` ORDER BY id LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
 	if err != nil {
 		return nil, translate(err, "list audit", "audit record")
 	}

@@ -117,7 +117,7 @@ func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.C
 		w.add("c.id < " + w.arg(f.Cursor))
 	}
 	sql := `SELECT ` + caseColumns + ` FROM cases c` + w.sql() +
-		` ORDER BY c.id DESC LIMIT ` + w.arg(limit(f.Limit))
+		` ORDER BY c.id DESC LIMIT ` + w.arg(regcase.PageLimit(f.Limit))
 	rows, err := db.pool.Query(ctx, sql, w.args...)
 	if err != nil {
 		return nil, translate(err, "list cases", "case")
@@ -233,7 +233,7 @@ func (t *tx) InsertNote(ctx context.Context, n *regcase.Note) error {
 func (db *DB) ListNotes(ctx context.Context, caseID, cursor string, n int) ([]*regcase.Note, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, case_id, author, body, created_at FROM notes
-		WHERE case_id = $1 AND id > $2 ORDER BY id LIMIT $3`, caseID, cursor, limit(n))
+		WHERE case_id = $1 AND id > $2 ORDER BY id LIMIT $3`, caseID, cursor, regcase.PageLimit(n))
 	if err != nil {
 		return nil, translate(err, "list notes", "note")
 	}

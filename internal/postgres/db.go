@@ -170,18 +170,6 @@ type tx struct {
 
 var _ regcase.Tx = (*tx)(nil)
 
-// limit applies the page bounds of the domain: DefaultLimit when n <= 0,
-// at most MaxLimit.
-func limit(n int) int {
-	switch {
-	case n <= 0:
-		return regcase.DefaultLimit
-	case n > regcase.MaxLimit:
-		return regcase.MaxLimit
-	}
-	return n
-}
-
 // utc returns t in UTC (pgx returns timestamptz in the local zone).
 func utc(t time.Time) time.Time { return t.UTC() }
 

@@ -92,7 +92,7 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 		w.add("id < " + w.arg(f.Cursor))
 	}
 	sql := `SELECT ` + reportColumns + ` FROM reports` + w.sql() +
-		` ORDER BY id DESC LIMIT ` + w.arg(limit(f.Limit))
+		` ORDER BY id DESC LIMIT ` + w.arg(regcase.PageLimit(f.Limit))
 	rows, err := db.pool.Query(ctx, sql, w.args...)
 	if err != nil {
 		return nil, translate(err, "list reports", "report")

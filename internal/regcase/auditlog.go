@@ -14,7 +14,7 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]*Aud
 	if err := Authorize(a, ActAuditRead); err != nil {
 		return nil, err
 	}
-	f.Limit = clampLimit(f.Limit)
+	f.Limit = PageLimit(f.Limit)
 	return s.Store.ListAudit(ctx, f)
 }
 
@@ -26,7 +26,7 @@ func (s *Service) CaseAudit(ctx context.Context, a Actor, caseID string, afterID
 	if _, err := s.Store.GetCase(ctx, caseID); err != nil {
 		return nil, err
 	}
-	return s.Store.ListAudit(ctx, AuditFilter{Chain: ChainFor("case", caseID), AfterID: afterID, Limit: clampLimit(limit)})
+	return s.Store.ListAudit(ctx, AuditFilter{Chain: ChainFor("case", caseID), AfterID: afterID, Limit: PageLimit(limit)})
 }
 
 // Checkpoint signs the heads of every chain that moved since the last

@@ -167,7 +167,7 @@ func (s *Service) ListCases(ctx context.Context, a Actor, f CaseFilter) ([]*Case
 			return nil, err
 		}
 	}
-	f.Limit = clampLimit(f.Limit)
+	f.Limit = PageLimit(f.Limit)
 	return s.Store.ListCases(ctx, f)
 }
 
@@ -431,5 +431,5 @@ func (s *Service) ListNotes(ctx context.Context, a Actor, caseID, cursor string,
 	if _, err := s.Store.GetCase(ctx, caseID); err != nil {
 		return nil, err
 	}
-	return s.Store.ListNotes(ctx, caseID, cursor, clampLimit(limit))
+	return s.Store.ListNotes(ctx, caseID, cursor, PageLimit(limit))
 }

@@ -228,7 +228,7 @@ func (s *Service) ListReports(ctx context.Context, a Actor, f ReportFilter) ([]*
 	if err := Authorize(a, ActReportList); err != nil {
 		return nil, err
 	}
-	f.Limit = clampLimit(f.Limit)
+	f.Limit = PageLimit(f.Limit)
 	return s.Store.ListReports(ctx, f)
 }
 

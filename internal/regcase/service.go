@@ -195,7 +195,9 @@ func CheckPriority(p Priority) error {
 	return FieldError("priority", "unknown priority %q (low, normal, high, critical)", p)
 }
 
-func clampLimit(n int) int {
+// PageLimit applies the page bounds of list endpoints: DefaultLimit when
+// n <= 0, at most MaxLimit. Stores and the API use it alike.
+func PageLimit(n int) int {
 	if n <= 0 {
 		return DefaultLimit
 	}

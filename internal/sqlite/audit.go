@@ -74,7 +74,7 @@ func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.
 	w.eq("chain", f.Chain)
 	rows, err := db.r.QueryContext(ctx,
 		`SELECT `+auditColumns+` FROM audit_records`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, pageLimit(f.Limit))...)
+		append(w.args, regcase.PageLimit(f.Limit))...)
 	if err != nil {
 		return nil, translate("list audit", err)
 	}

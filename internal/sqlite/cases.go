@@ -130,7 +130,7 @@ func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.C
 	}
 	rows, err := db.r.QueryContext(ctx,
 		`SELECT `+caseColumns+` FROM cases`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, pageLimit(f.Limit))...)
+		append(w.args, regcase.PageLimit(f.Limit))...)
 	if err != nil {
 		return nil, translate("list cases", err)
 	}
@@ -255,7 +255,7 @@ func (db *DB) ListNotes(ctx context.Context, caseID, cursor string, limit int) (
 		SELECT id, case_id, author, body, created_at FROM notes
 		WHERE case_id = ? AND id > ?
 		ORDER BY id
-		LIMIT ?`, caseID, cursor, pageLimit(limit))
+		LIMIT ?`, caseID, cursor, regcase.PageLimit(limit))
 	if err != nil {
 		return nil, translate("list notes", err)
 	}

@@ -208,18 +208,6 @@ func registerFunctions() {
 	})
 }
 
-// pageLimit bounds a list's page size: DefaultLimit when unset, at most
-// MaxLimit.
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return regcase.DefaultLimit
-	case n > regcase.MaxLimit:
-		return regcase.MaxLimit
-	}
-	return n
-}
-
 // where accumulates the conditions of a list query.
 type where struct {
 	conds []string

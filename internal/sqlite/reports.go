@@ -96,7 +96,7 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 	}
 	rows, err := db.r.QueryContext(ctx,
 		`SELECT `+reportColumns+` FROM reports`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, pageLimit(f.Limit))...)
+		append(w.args, regcase.PageLimit(f.Limit))...)
 	if err != nil {
 		return nil, translate("list reports", err)
 	}
