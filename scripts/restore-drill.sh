@@ -31,11 +31,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 need docker sha256sum
-select_stack "$stack"
-[[ $stack != prod || -n "$env_file" ]] || die "--env-file is required for the prod stack" 64
-cd "$REPO_ROOT"
-dc_args=(); [[ -n "$env_file" ]] && dc_args+=(--env-file "$env_file")
-dc() { compose "${dc_args[@]}" "${STACK_FILES[@]}" "$@"; }
+use_stack "$stack" "$env_file"
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 secrets_dir="${REGCASE_SECRETS_DIR:-}"

@@ -38,16 +38,12 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, name string, role Ro
 	now := s.now()
 	t := &APIToken{ID: s.NewID(), Name: name, Role: role, Hash: HashSecret(secret), CreatedAt: now}
 	err := s.Store.InTx(ctx, func(tx Tx) error {
-		existing, err := s.Store.ListTokens(ctx)
-		if err != nil {
-			return err
-		}
-		for _, e := range existing {
-			if e.Name == name && e.RevokedAt == nil {
+		// The schema keeps one active token per name (a unique index), so
+		// concurrent creations cannot both win; a conflict here is that.
+		if err := tx.InsertToken(ctx, t); err != nil {
+			if ErrorCodeOf(err) == EConflict {
 				return Errorf(EConflict, "an active token named %q exists; revoke it first", name)
 			}
-		}
-		if err := tx.InsertToken(ctx, t); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, now, change{action: "token.created", entityType: "token", entityID: t.ID,

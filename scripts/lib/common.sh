@@ -108,6 +108,17 @@ select_stack() {
   esac
 }
 
+# use_stack NAME ENV_FILE: selects the stack (as select_stack), requires an
+# env file for prod, moves to the repository root and defines dc, the
+# docker compose command of that stack (with the env file when given).
+use_stack() {
+  select_stack "$1"
+  [[ $1 != prod || -n "$2" ]] || die "--env-file is required for the prod stack" 64
+  cd "$REPO_ROOT"
+  dc_args=(); [[ -n "$2" ]] && dc_args+=(--env-file "$2")
+  dc() { compose "${dc_args[@]}" "${STACK_FILES[@]}" "$@"; }
+}
+
 # json_str S: S as a JSON string literal.
 json_str() {
   local s="$1"
