@@ -34,38 +34,48 @@ var (
 // must have a row. Rows with a query string are variants of a route whose
 // authorization depends on the query.
 var authzTable = map[string][]regcase.Role{
-	"POST /v1/reports":                           anyone,
-	"GET /v1/public/reports/{tracking}":          anyone,
-	"GET /v1/reports":                            officers,
-	"GET /v1/reports/{id}":                       officers,
-	"GET /v1/reports/{id}?include_reporter=true": reportDesk,
-	"POST /v1/reports/{id}/dismiss":              reportDesk,
-	"POST /v1/reports/{id}/triage":               reportDesk,
-	"POST /v1/reports/{id}/erasure":              erasers,
-	"GET /v1/cases":                              officers,
-	"POST /v1/cases":                             reportDesk,
-	"GET /v1/cases/{id}":                         officers,
-	"PATCH /v1/cases/{id}":                       caseWorkers,
-	"POST /v1/cases/{id}/transitions":            caseWorkers,
-	"POST /v1/cases/{id}/assignment":             caseWorkers,
-	"POST /v1/cases/{id}/sla/pause":              caseWorkers,
-	"POST /v1/cases/{id}/sla/resume":             caseWorkers,
-	"GET /v1/cases/{id}/notes":                   noteReaders,
-	"POST /v1/cases/{id}/notes":                  noteWriters,
-	"GET /v1/cases/{id}/audit":                   officers,
-	"GET /v1/audit":                              auditReaders,
-	"GET /v1/audit/verify":                       verifiers,
-	"GET /v1/audit/checkpoints":                  auditReaders,
-	"GET /v1/tokens":                             admins,
-	"POST /v1/tokens":                            admins,
-	"DELETE /v1/tokens/{id}":                     admins,
-	"GET /health/live":                           anyone,
-	"GET /health/ready":                          anyone,
-	"GET /health/startup":                        anyone,
-	"GET /metrics":                               anyone,
-	"GET /version":                               anyone,
-	"GET /docs":                                  anyone,
-	"GET /openapi.json":                          anyone,
+	"POST /v1/reports":                                       anyone,
+	"GET /v1/public/reports/{tracking}":                      anyone,
+	"GET /v1/reports":                                        officers,
+	"GET /v1/reports/{id}":                                   officers,
+	"GET /v1/reports/{id}?include_reporter=true":             reportDesk,
+	"POST /v1/reports/{id}/dismiss":                          reportDesk,
+	"POST /v1/reports/{id}/triage":                           reportDesk,
+	"POST /v1/reports/{id}/erasure":                          erasers,
+	"GET /v1/cases":                                          officers,
+	"POST /v1/cases":                                         reportDesk,
+	"GET /v1/cases/{id}":                                     officers,
+	"PATCH /v1/cases/{id}":                                   caseWorkers,
+	"POST /v1/cases/{id}/transitions":                        caseWorkers,
+	"POST /v1/cases/{id}/assignment":                         caseWorkers,
+	"POST /v1/cases/{id}/sla/pause":                          caseWorkers,
+	"POST /v1/cases/{id}/sla/resume":                         caseWorkers,
+	"GET /v1/cases/{id}/notes":                               noteReaders,
+	"POST /v1/cases/{id}/notes":                              noteWriters,
+	"GET /v1/cases/{id}/audit":                               officers,
+	"GET /v1/audit":                                          auditReaders,
+	"GET /v1/audit/verify":                                   verifiers,
+	"GET /v1/audit/checkpoints":                              auditReaders,
+	"GET /v1/tokens":                                         admins,
+	"POST /v1/tokens":                                        admins,
+	"DELETE /v1/tokens/{id}":                                 admins,
+	"GET /v1/webhooks":                                       admins,
+	"POST /v1/webhooks":                                      admins,
+	"GET /v1/webhooks/{id}":                                  admins,
+	"DELETE /v1/webhooks/{id}":                               admins,
+	"GET /v1/webhooks/{id}/deliveries":                       admins,
+	"GET /v1/webhooks/{id}/deliveries/{delivery}":            admins,
+	"POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver": admins,
+	"GET /v1/dead-letters":                                   admins,
+	"GET /v1/dead-letters/{id}":                              admins,
+	"POST /v1/dead-letters/{id}/replay":                      admins,
+	"GET /health/live":                                       anyone,
+	"GET /health/ready":                                      anyone,
+	"GET /health/startup":                                    anyone,
+	"GET /metrics":                                           anyone,
+	"GET /version":                                           anyone,
+	"GET /docs":                                              anyone,
+	"GET /openapi.json":                                      anyone,
 }
 
 // operation is one route of the OpenAPI document.
@@ -160,6 +170,7 @@ type fixtures struct {
 	report submitted
 	kase   caseJSON
 	token  string
+	hook   string
 }
 
 func newFixtures(tb testing.TB, ts *testServer, path string) *fixtures {
@@ -177,6 +188,13 @@ func newFixtures(tb testing.TB, ts *testServer, path string) *fixtures {
 		ts.must(tb, http.StatusCreated, http.MethodPost, "/v1/tokens", regcase.RoleAdmin,
 			map[string]any{"name": "victim-" + randomName(), "role": "intake"}).JSON(tb, &tok)
 		f.token = tok.ID
+	case strings.HasPrefix(path, "/v1/webhooks/"):
+		var hook struct {
+			ID string `json:"id"`
+		}
+		ts.must(tb, http.StatusCreated, http.MethodPost, "/v1/webhooks", regcase.RoleAdmin,
+			map[string]any{"url": "https://receiver.example/hooks/" + randomName()}).JSON(tb, &hook)
+		f.hook = hook.ID
 	}
 	return f
 }
@@ -211,6 +229,11 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		c.headers = []string{"If-Match", f.kase.ETag}
 	case strings.HasPrefix(path, "/v1/tokens/"):
 		path = strings.ReplaceAll(path, "{id}", f.token)
+	case strings.HasPrefix(path, "/v1/webhooks/"):
+		// No delivery exists yet: an allowed caller gets 404, the others 403.
+		path = strings.ReplaceAll(strings.ReplaceAll(path, "{id}", f.hook), "{delivery}", "0190c6a0-0000-7000-8000-000000000000")
+	case strings.HasPrefix(path, "/v1/dead-letters/"):
+		path = strings.ReplaceAll(path, "{id}", "999999")
 	}
 	if strings.Contains(path, "{") {
 		tb.Fatalf("validCall: no fixture for a parameter of %s", key)
@@ -248,6 +271,8 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		c.body = map[string]any{"body": "A note from the authz test."}
 	case "POST /v1/tokens":
 		c.body = map[string]any{"name": "minted-" + randomName(), "role": "auditor"}
+	case "POST /v1/webhooks":
+		c.body = map[string]any{"url": "https://receiver.example/authz/" + randomName(), "event_types": []string{"gov.regcase.case.*"}}
 	default:
 		if method != http.MethodGet && method != http.MethodDelete && method != http.MethodPost {
 			tb.Fatalf("validCall: no request body known for %s", key)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,33 @@ type process struct {
 	db     *database
 	svc    *regcase.Service
 	health *httpapi.Health
+
+	readyMu sync.Mutex
+	ready   []func(context.Context) error // checks added after boot (Redis)
+}
+
+// addReady adds a readiness check.
+func (p *process) addReady(f func(context.Context) error) {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	p.ready = append(p.ready, f)
+}
+
+func (p *process) readiness(schema func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := schema(ctx); err != nil {
+			return err
+		}
+		p.readyMu.Lock()
+		checks := p.ready
+		p.readyMu.Unlock()
+		for _, f := range checks {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // boot loads the configuration for cmd, logs it masked, binds the listener
@@ -55,7 +83,7 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 		p.close()
 		return nil, err
 	}
-	p.health = httpapi.NewHealth(schemaCheck(p.db, p.log))
+	p.health = httpapi.NewHealth(p.readiness(schemaCheck(p.db, p.log)))
 	return p, nil
 }
 

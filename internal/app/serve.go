@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/regcase/regcase/internal/buildinfo"
+	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/oidcauth"
 	"github.com/regcase/regcase/internal/regcase"
@@ -47,8 +49,13 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 		log.Warn("all-in-one mode on PostgreSQL in production: prefer separate api, worker and migrate")
 	}
 	reg := newRegistry(cmd, db)
+	intake, closeIntake, err := intakeLimiter(c, log)
+	if err != nil {
+		return err
+	}
+	defer closeIntake()
 	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: reg, PublicKey: k.public,
-		TrustedProxies: c.TrustedProxies, Intake: throttle.New(c.IntakeRate, c.IntakeBurst), MaxBodyBytes: c.MaxBodyBytes}
+		TrustedProxies: c.TrustedProxies, Intake: intake, MaxBodyBytes: c.MaxBodyBytes}
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
 	}
@@ -76,7 +83,14 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 		}
 		bgDone = make(chan struct{})
 		cp := newCheckpointer(p, reg)
-		go func() { defer close(bgDone); cp.run(bgCtx) }()
+		bg := newBackground(p, reg)
+		go func() {
+			defer close(bgDone)
+			done := make(chan struct{})
+			go func() { defer close(done); bg.run(bgCtx, c.ShutdownTimeout/2) }()
+			cp.run(bgCtx)
+			<-done
+		}()
 	}
 	health.Started()
 	log.Info("serving", slog.String("url", "http://"+displayAddr(ln.Addr().String())), slog.String("database", db.engine))
@@ -107,6 +121,25 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// intakeLimiter is the public-intake rate limiter: in Redis when REDIS_URL
+// is set, so that the limit holds across API replicas, with the in-process
+// limiter as the fallback while Redis is unreachable.
+func intakeLimiter(c *config.Config, log *slog.Logger) (throttle.Allower, func(), error) {
+	local := throttle.New(c.IntakeRate, c.IntakeBurst)
+	if c.RedisURL == "" {
+		return local, func() {}, nil
+	}
+	opt, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, nil, &config.Error{Var: "REDIS_URL", Msg: "not a valid redis:// URL"}
+	}
+	rdb := redis.NewClient(opt)
+	lim := throttle.NewRedis(rdb, "regcase:rl:intake:", c.IntakeRate, c.IntakeBurst, local, func(err error) {
+		log.Warn("intake rate limit: Redis unreachable; limiting per process meanwhile", slog.Any("error", err))
+	})
+	return lim, func() { _ = rdb.Close() }, nil
 }
 
 func displayAddr(a string) string {

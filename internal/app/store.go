@@ -111,12 +111,12 @@ type keys struct {
 // ensureKeys fills missing keys for the embedded mode (SQLite outside
 // production) by reading or generating files in the data directory, which
 // every command pointed at that directory shares. It never replaces a
-// configured key. A command that encrypts reporter data (all, api, seed)
-// without a data key is a configuration error.
+// configured key. A command that encrypts reporter data or webhook secrets
+// (all, api, seed, worker) without a data key is a configuration error.
 func ensureKeys(c *config.Config, log *slog.Logger, cmd string) (*keys, error) {
 	k := &keys{dataKey: c.DataKey, signing: c.SigningKey, public: c.PublicKey}
 	if !c.IsSQLite() || c.Env == "production" {
-		if k.dataKey == nil && (cmd == "all" || cmd == "api" || cmd == "seed") {
+		if k.dataKey == nil && (cmd == "all" || cmd == "api" || cmd == "seed" || cmd == "worker") {
 			return nil, &config.Error{Var: "REGCASE_DATA_KEY", Msg: "required with PostgreSQL or in production: 32 bytes, base64 (openssl rand -base64 32)"}
 		}
 		return k, nil
@@ -206,5 +206,10 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	for p, d := range c.SLADays {
 		sla[regcase.Priority(p)] = time.Duration(d) * 24 * time.Hour
 	}
-	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories}), nil
+	breach, err := regcase.ParseBreachPolicy(c.Pipeline.SLABreachPolicy)
+	if err != nil {
+		return nil, &config.Error{Var: "REGCASE_SLA_BREACH_POLICY", Msg: err.Error()}
+	}
+	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
+		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach}), nil
 }

@@ -58,6 +58,27 @@ type Config struct {
 	SLADays         map[string]int
 	Categories      []string
 	OTLPEndpoint    string
+	Pipeline        Pipeline
+}
+
+// Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
+type Pipeline struct {
+	RelayEvery        time.Duration // idle poll of the outbox
+	RelayBatch        int
+	OutboxRetention   time.Duration // published events (and dedupe records) are kept this long
+	StreamMaxLen      int64         // the relay waits while the stream holds this many entries
+	Concurrency       int           // events handled at once per worker
+	MaxDeliveries     int           // stream deliveries before an event is dead-lettered
+	ClaimIdle         time.Duration // pending this long = its consumer is presumed dead
+	WebhookTimeout    time.Duration
+	WebhookAttempts   int
+	BackoffBase       time.Duration
+	BackoffMax        time.Duration
+	WebhookAllow      []*net.IPNet // private/loopback networks receivers may live in
+	WebhookMaxBody    int64        // bytes of a receiver's answer read
+	WebhookConcurrent int
+	SLAScanEvery      time.Duration
+	SLABreachPolicy   string // escalate | notify
 }
 
 // Getenv is os.Getenv's shape, so tests pass their own environment.
@@ -196,7 +217,7 @@ func Load(get Getenv, command string) (*Config, error) {
 			r.fail("REGCASE_DATA_KEY", "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
 		}
 		c.DataKey = b
-	} else if prod && (command == "all" || command == "api" || command == "seed") {
+	} else if prod && (command == "all" || command == "api" || command == "seed" || command == "worker") {
 		r.fail("REGCASE_DATA_KEY", "required in production: 32 bytes, base64 (openssl rand -base64 32)")
 	}
 	if k := r.secret("REGCASE_AUDIT_SIGNING_KEY"); k != "" {
@@ -292,10 +313,49 @@ func Load(get Getenv, command string) (*Config, error) {
 		}
 	}
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	r.pipeline(&c.Pipeline)
 	if r.err != nil {
 		return nil, r.err
 	}
 	return c, nil
+}
+
+func (r *reader) pipeline(p *Pipeline) {
+	p.RelayEvery = r.duration("REGCASE_RELAY_INTERVAL", 50*time.Millisecond)
+	p.RelayBatch = r.integer("REGCASE_RELAY_BATCH", 500, 1, 10_000)
+	p.OutboxRetention = r.duration("REGCASE_OUTBOX_RETENTION", 7*24*time.Hour)
+	p.StreamMaxLen = int64(r.integer("REGCASE_STREAM_MAXLEN", 100_000, 1000, 100_000_000))
+	p.Concurrency = r.integer("REGCASE_WORKER_CONCURRENCY", 16, 1, 1024)
+	p.MaxDeliveries = r.integer("REGCASE_WORKER_MAX_DELIVERIES", 5, 1, 100)
+	p.ClaimIdle = r.duration("REGCASE_WORKER_CLAIM_IDLE", 30*time.Second)
+	p.WebhookTimeout = r.duration("REGCASE_WEBHOOK_TIMEOUT", 10*time.Second)
+	p.WebhookAttempts = r.integer("REGCASE_WEBHOOK_MAX_ATTEMPTS", 8, 1, 100)
+	p.BackoffBase = r.duration("REGCASE_WEBHOOK_BACKOFF_BASE", 10*time.Second)
+	p.BackoffMax = r.duration("REGCASE_WEBHOOK_BACKOFF_MAX", time.Hour)
+	p.WebhookMaxBody = int64(r.integer("REGCASE_WEBHOOK_MAX_RESPONSE_BYTES", 64<<10, 0, 16<<20))
+	p.WebhookConcurrent = r.integer("REGCASE_WEBHOOK_CONCURRENCY", 32, 1, 1024)
+	p.SLAScanEvery = r.duration("REGCASE_SLA_SCAN_INTERVAL", 30*time.Second)
+	p.SLABreachPolicy = r.str("REGCASE_SLA_BREACH_POLICY", "escalate")
+	if p.SLABreachPolicy != "escalate" && p.SLABreachPolicy != "notify" {
+		r.fail("REGCASE_SLA_BREACH_POLICY", "%q is not escalate or notify", p.SLABreachPolicy)
+	}
+	for name, d := range map[string]time.Duration{"REGCASE_RELAY_INTERVAL": p.RelayEvery, "REGCASE_WORKER_CLAIM_IDLE": p.ClaimIdle,
+		"REGCASE_WEBHOOK_TIMEOUT": p.WebhookTimeout, "REGCASE_WEBHOOK_BACKOFF_BASE": p.BackoffBase, "REGCASE_SLA_SCAN_INTERVAL": p.SLAScanEvery} {
+		if d <= 0 && r.err == nil {
+			r.fail(name, "must be a positive duration")
+		}
+	}
+	if p.BackoffMax < p.BackoffBase {
+		r.fail("REGCASE_WEBHOOK_BACKOFF_MAX", "must not be shorter than REGCASE_WEBHOOK_BACKOFF_BASE")
+	}
+	for _, cidr := range strings.FieldsFunc(r.get("REGCASE_WEBHOOK_ALLOW_NETS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			r.fail("REGCASE_WEBHOOK_ALLOW_NETS", "%q is not a CIDR like 10.20.0.0/16", cidr)
+			continue
+		}
+		p.WebhookAllow = append(p.WebhookAllow, n)
+	}
 }
 
 // IsSQLite reports whether the database is the embedded SQLite file.

@@ -39,7 +39,7 @@ type Deps struct {
 	TrustedProxies []*net.IPNet
 	// Intake limits anonymous submissions per client address; share it
 	// with every other public intake path (the web form).
-	Intake       *throttle.Limiter
+	Intake       throttle.Allower
 	MaxBodyBytes int64
 	// Extra mounts more handlers (e.g. the web console) on the same mux.
 	Extra func(mux *http.ServeMux)
@@ -49,7 +49,7 @@ type server struct {
 	deps    Deps
 	log     *slog.Logger
 	metrics *httpMetrics
-	intake  *throttle.Limiter
+	intake  throttle.Allower
 	svc     *regcase.Service
 	api     huma.API
 }
@@ -117,6 +117,7 @@ func (s *server) register() {
 	s.registerCases()
 	s.registerAudit()
 	s.registerTokens()
+	s.registerWebhooks()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {

@@ -83,3 +83,30 @@ func connect(tb testing.TB, url string) *pgx.Conn {
 	tb.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+func TestRestart(t *testing.T) {
+	srv := pgtest.StartDedicated(t)
+	db := srv.CreateDatabase(t)
+	ctx := context.Background()
+	conn := connect(t, db.OwnerURL)
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop(t)
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("a connection opened before Stop still answers: the server did not stop")
+	}
+	srv.Start(t)
+
+	conn2 := connect(t, db.OwnerURL)
+	var x int
+	if err := conn2.QueryRow(ctx, `SELECT x FROM kept`).Scan(&x); err != nil || x != 42 {
+		t.Errorf("after Stop and Start: SELECT x = %d, %v; want 42 (same data directory)", x, err)
+	}
+	srv.Restart(t)
+	conn3 := connect(t, db.OwnerURL)
+	if err := conn3.Ping(ctx); err != nil {
+		t.Errorf("after Restart: %v", err)
+	}
+}

@@ -60,6 +60,8 @@ const (
 	ActAuditRead        Action = "audit.read"
 	ActAuditVerify      Action = "audit.verify"
 	ActTokenManage      Action = "token.manage"
+	ActWebhookManage    Action = "webhook.manage"
+	ActEventManage      Action = "event.manage"
 )
 
 var (
@@ -90,6 +92,8 @@ var Matrix = map[Action][]Role{
 	ActAuditRead:        {RoleAuditor, RoleSupervisor},
 	ActAuditVerify:      {RoleAuditor, RoleAdmin},
 	ActTokenManage:      {RoleAdmin},
+	ActWebhookManage:    {RoleAdmin},
+	ActEventManage:      {RoleAdmin},
 }
 
 // Can reports whether role may perform act.

@@ -256,6 +256,7 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 			c.Priority, changed["priority"] = *p.Priority, *p.Priority
 			c.SLA.DueAt = c.OpenedAt.Add(s.SLA[c.Priority] + c.SLA.PausedTotal)
 			changed["due_at"] = c.SLA.DueAt
+			clearBreach(c, now)
 		}
 		if len(changed) == 0 {
 			return "", nil, FieldError("body", "nothing to change")
@@ -393,6 +394,7 @@ func (s *Service) ResumeSLA(ctx context.Context, a Actor, id string, version int
 		c.SLA.PausedTotal += paused
 		c.SLA.DueAt = c.SLA.DueAt.Add(paused)
 		c.SLA.PausedAt, c.SLA.PauseReason = nil, ""
+		clearBreach(c, now)
 		return "case.sla_resumed", map[string]any{"paused_seconds": int64(paused.Seconds()), "due_at": c.SLA.DueAt}, nil
 	})
 }

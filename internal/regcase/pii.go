@@ -109,6 +109,17 @@ func (k *Keyring) Decrypt(reportID string, cipherText, wrappedKey []byte) (*Repo
 	return &r, nil
 }
 
+// SealSecret encrypts a stored secret (a webhook signing secret) with the
+// platform key, bound to purpose (e.g. "webhook:<id>").
+func (k *Keyring) SealSecret(purpose string, plain []byte) ([]byte, error) {
+	return k.seal(k.master, plain, []byte("secret:"+purpose))
+}
+
+// OpenSecret decrypts what SealSecret sealed for the same purpose.
+func (k *Keyring) OpenSecret(purpose string, sealed []byte) ([]byte, error) {
+	return open(k.master, sealed, []byte("secret:"+purpose))
+}
+
 // StatusSecret derives the status secret of a report. It is derived rather
 // than stored, so an idempotent replay can return it again; only its hash is
 // stored.

@@ -37,6 +37,11 @@ type Deps struct {
 	Now         func() time.Time // defaults to time.Now
 	NewID       func() string    // defaults to UUIDv7
 	Random      io.Reader        // defaults to crypto/rand
+	// CheckWebhookURL validates a subscription URL (the SSRF policy);
+	// nil accepts any absolute http(s) URL.
+	CheckWebhookURL func(string) error
+	// Breach is what the SLA scan does to a breached case.
+	Breach BreachPolicy
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -67,6 +72,9 @@ func NewService(d Deps) *Service {
 	}
 	if d.EventSource == "" {
 		d.EventSource = "/regcase"
+	}
+	if d.Breach == "" {
+		d.Breach = BreachEscalate
 	}
 	if d.Lifecycle == nil {
 		d.Lifecycle = MustDefaultLifecycle()

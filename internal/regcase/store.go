@@ -14,6 +14,7 @@ import (
 // never returned bare (wrap them with Internal).
 type Store interface {
 	Reader
+	PipelineStore
 	// InTx runs fn in one transaction and commits when fn returns nil; any
 	// error (or panic) rolls back. Transient serialization failures and
 	// deadlocks are retried a bounded number of times by the store, so fn
@@ -64,6 +65,7 @@ type Reader interface {
 // Tx is a unit of work. Every change and its audit record and outbox event
 // are written through one Tx, so either all happen or none.
 type Tx interface {
+	PipelineTx
 	// InsertReport stores a new report. A duplicate IdempotencyKey returns
 	// ErrIdempotencyKeyTaken (compare with errors.Is).
 	InsertReport(ctx context.Context, r *Report) error

@@ -24,6 +24,10 @@ var uniqueMessages = map[string]string{
 	"outbox.event_id":                        "an event with this id already exists",
 	"audit_checkpoints.id":                   "a checkpoint with this id already exists",
 	"audit_records.chain, audit_records.seq": "an audit record with this sequence already exists",
+	"webhooks.id":                            "a webhook with this id already exists",
+	"webhook_deliveries.id":                  "a delivery with this id already exists",
+	"webhook_deliveries.webhook_id, webhook_deliveries.event_id": "this event already has a delivery to this webhook",
+	"dead_events.handler, dead_events.event_id":                  "this handler already has an unreplayed dead letter for this event",
 }
 
 // translate turns a driver error into a domain error: unique violations are

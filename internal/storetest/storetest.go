@@ -50,6 +50,13 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, open) })
 	t.Run("Verify", func(t *testing.T) { testVerify(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Relay", func(t *testing.T) { testRelay(t, open) })
+	t.Run("MarkProcessed", func(t *testing.T) { testMarkProcessed(t, open) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
+	t.Run("OverdueCases", func(t *testing.T) { testOverdueCases(t, open) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open) })
+	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open) })
+	t.Run("DeadEvents", func(t *testing.T) { testDeadEvents(t, open) })
 }
 
 // opener is the argument of Run.

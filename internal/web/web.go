@@ -39,7 +39,7 @@ type Deps struct {
 	PublicKey ed25519.PublicKey
 	// Intake bounds public submissions per client address; pass the API's
 	// limiter so both paths share one budget (default: 5/s, burst 20).
-	Intake *throttle.Limiter
+	Intake throttle.Allower
 	// Logins bounds sign-in attempts per client address (default 5/s,
 	// burst 20).
 	Logins *throttle.Limiter
@@ -68,7 +68,7 @@ type Console struct {
 	sessions *sessionStore
 	oidc     oidcFlows
 	csrfKey  []byte
-	intake   *throttle.Limiter
+	intake   throttle.Allower
 	logins   *throttle.Limiter
 	origin   *http.CrossOriginProtection
 	css      []byte

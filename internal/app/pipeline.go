@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regcase/regcase/internal/config"
+	"github.com/regcase/regcase/internal/pipeline"
+	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/stream"
+	"github.com/regcase/regcase/internal/webhook"
+)
+
+func webhookPolicy(c *config.Config) webhook.Policy {
+	return webhook.Policy{Allow: c.Pipeline.WebhookAllow, RequireHTTPS: c.Env == "production"}
+}
+
+// instanceName names this process among replicas (lease holder, consumer).
+func instanceName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// background is the event pipeline and SLA scan of a worker (or of "all"):
+// with REDIS_URL, the relay publishes to the stream and a consumer group
+// feeds the handlers; without, the relay runs the handlers in process.
+type background struct {
+	p       *process
+	metrics *pipeline.Metrics
+	name    string
+	redis   *stream.Client // nil in embedded mode or until connected
+
+	connected chan struct{}
+}
+
+func newBackground(p *process, reg prometheus.Registerer) *background {
+	m := pipeline.NewMetrics(reg)
+	m.RegisterOutbox(p.db)
+	b := &background{p: p, metrics: m, name: instanceName(), connected: make(chan struct{})}
+	if p.cfg.RedisURL != "" {
+		p.addReady(b.redisReady)
+	}
+	return b
+}
+
+// redisReady fails while Redis cannot be reached (worker readiness reflects
+// its dependencies).
+func (b *background) redisReady(ctx context.Context) error {
+	select {
+	case <-b.connected:
+	default:
+		return errors.New("redis: not connected yet")
+	}
+	if err := b.redis.Ping(ctx); err != nil {
+		return errors.New("redis unreachable")
+	}
+	return nil
+}
+
+// run runs the pipeline until ctx ends and then drains within drain.
+func (b *background) run(ctx context.Context, drain time.Duration) {
+	c, log, svc, db := b.p.cfg, b.p.log, b.p.svc, b.p.db
+	pc := c.Pipeline
+	sender := &webhook.Sender{Client: webhookPolicy(c).Client(pc.WebhookTimeout), MaxResponseBytes: pc.WebhookMaxBody}
+	deliverer := &pipeline.Deliverer{Store: db, Svc: svc, Sender: sender, Log: log.With(slog.String("component", "webhooks")),
+		Metrics: b.metrics, MaxAttempts: pc.WebhookAttempts, BackoffBase: pc.BackoffBase, BackoffMax: pc.BackoffMax,
+		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: 500 * time.Millisecond, Now: time.Now}
+	fanout := &pipeline.Fanout{Store: db, Deliverer: deliverer, NewID: svc.NewID, Now: time.Now}
+	handlers := []pipeline.Handler{fanout}
+	sla := &pipeline.SLAScanner{Store: db, Svc: svc, Every: pc.SLAScanEvery, Batch: 200, Log: log.With(slog.String("component", "sla")),
+		Metrics: b.metrics, Now: time.Now}
+	relay := &pipeline.Relay{Store: db, Holder: b.name, Batch: pc.RelayBatch, Every: pc.RelayEvery, LeaseTTL: 10 * time.Second,
+		Retention: pc.OutboxRetention, Log: log.With(slog.String("component", "relay")), Metrics: b.metrics, Now: time.Now}
+
+	var wg sync.WaitGroup
+	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	// Handlers and deliveries get their own context so that they can finish
+	// what they hold after the readers stopped.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	goRun(func() { deliverer.Run(workCtx) })
+	goRun(func() { sla.Run(ctx) })
+
+	if c.RedisURL == "" {
+		relay.Pub = &pipeline.InProcess{Handlers: handlers, Svc: svc, MaxDeliveries: pc.MaxDeliveries,
+			Log: log.With(slog.String("component", "handlers")), Metrics: b.metrics}
+		log.Info("event pipeline: in process (no REDIS_URL)")
+		goRun(func() { relay.Run(ctx) })
+	} else {
+		cl := b.connect(ctx)
+		if cl != nil {
+			defer cl.Close()
+			relay.Pub = &pipeline.StreamPublisher{Client: cl}
+			relay.Maintain = pipeline.StreamMaintenance(cl, []string{pipeline.WebhooksGroup}, log)
+			goRun(func() { relay.Run(ctx) })
+			for _, h := range handlers {
+				cons := &pipeline.Consumer{Client: cl, Handler: h, Svc: svc, Name: b.name, Concurrency: pc.Concurrency,
+					MaxDeliveries: pc.MaxDeliveries, ClaimIdle: pc.ClaimIdle, HandleTimeout: 30 * time.Second,
+					Log: log.With(slog.String("component", "consumer")), Metrics: b.metrics}
+				goRun(func() { cons.Run(ctx, drain) })
+			}
+			log.Info("event pipeline: Redis Streams", slog.String("consumer", b.name))
+		}
+	}
+	<-ctx.Done()
+	// Readers stop with ctx; in-flight deliveries get until the drain
+	// deadline, then whatever is left is handed back through its lease.
+	t := time.AfterFunc(drain, stopWork)
+	defer t.Stop()
+	wg.Wait()
+}
+
+// connect opens Redis, retrying until it answers or ctx ends (a worker that
+// starts before Redis waits for it, not ready meanwhile).
+func (b *background) connect(ctx context.Context) *stream.Client {
+	errs := 0
+	for ctx.Err() == nil {
+		cl, err := stream.Open(ctx, b.p.cfg.RedisURL, stream.Options{MaxLen: b.p.cfg.Pipeline.StreamMaxLen})
+		if err == nil {
+			b.redis = cl
+			b.metrics.RegisterStream(cl)
+			close(b.connected)
+			return cl
+		}
+		if errs%30 == 0 {
+			b.p.log.Error("cannot reach Redis; retrying", slog.Any("error", err))
+		}
+		errs++
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+var _ regcase.PipelineStore = (*database)(nil)

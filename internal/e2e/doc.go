@@ -1,0 +1,43 @@
+// Package e2e holds the system tests of the event pipeline (outbox →
+// Redis Streams → workers → webhooks, SLA escalation): the regcase binary
+// is built once and run as real processes (api, worker, all) on loopback
+// ports, against a real PostgreSQL (internal/pgtest) and a real Redis
+// (internal/redistest), so that processes and servers can be killed,
+// stopped and restarted.
+//
+// Every webhook delivery of every test lands in a receiver that verifies
+// the signature with the Standard Webhooks Go library and parses the body
+// with the CloudEvents Go SDK; a request either rejects fails the test.
+// The receiver dedupes by webhook-id (the event id) and counts.
+//
+// What is tested:
+//
+//   - TestSignaturesAndCloudEvents: every event type verifies and parses;
+//     controls show a changed byte or another secret is rejected.
+//   - TestKillWorkerMidDelivery: SIGKILL of one of two workers during
+//     slow deliveries; every event delivered, each once after dedupe.
+//   - TestRedisOutage: Redis stopped 30 s during intake; every submission
+//     succeeds, the backlog drains, every event is delivered.
+//   - TestPostgresRestart: PostgreSQL stopped and started under load; the
+//     API and workers turn not ready, then ready, without a restart, and
+//     every committed event is delivered.
+//   - TestSLABreachExactlyOnce: three workers, 1000 overdue cases; one
+//     breach (audit record, event, escalation, webhook) per case.
+//   - TestRetryBackoffAndDeadLetter: exponential backoff with equal
+//     jitter, delivery history, dead deliveries, redelivery on request.
+//   - TestEmbeddedRestart: `regcase all` on SQLite without Redis, killed
+//     and restarted on its data directory; every event delivered once.
+//   - TestIntakeRateLimitSharedAcrossReplicas: the Redis-backed intake
+//     limit holds across two API replicas (429 problem + Retry-After).
+//   - TestWebhookURLRefusedByDefault: loopback and private receivers are
+//     refused (422 on the url) without REGCASE_WEBHOOK_ALLOW_NETS.
+//
+// Run them with
+//
+//	go test -race -count=1 ./internal/e2e/
+//
+// (about two minutes on two CPUs; -v prints the FIGURES lines: events,
+// duplicates seen, drain and recovery times, breach counts). They need
+// PostgreSQL server binaries and redis-server (scripts/install-test-deps.sh)
+// and are skipped with -short.
+package e2e

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regcase/regcase/internal/redistest"
+)
+
+// deliveryPoll is how often a worker looks for due retries (the
+// deliverer's PollEvery in internal/app/pipeline.go): a retry goes out up
+// to this long after its backoff ended.
+const deliveryPoll = 500 * time.Millisecond
+
+// TestRetryBackoffAndDeadLetter: with REGCASE_WEBHOOK_BACKOFF_BASE=200ms
+// and REGCASE_WEBHOOK_MAX_ATTEMPTS=6,
+//   - a receiver that fails 5 times then succeeds gets each event on
+//     attempt 6, the gaps between attempts being the "equal jitter"
+//     backoff: after failure n, between 50% and 100% of 200ms·2^(n-1)
+//     (plus at most one delivery poll); the API's history shows the 6
+//     attempts;
+//   - a receiver that always fails gets 6 attempts, then the delivery is
+//     dead, listed with ?status=dead; once the receiver is fixed, POST
+//     …/redeliver (202) delivers it.
+func TestRetryBackoffAndDeadLetter(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	began := time.Now()
+	const base, attempts = 200 * time.Millisecond, 6
+	rd := redistest.Start(t)
+	s := newPGStack(t, sharedPG(t), map[string]string{
+		"REDIS_URL":                    rd.URL(),
+		"REGCASE_WEBHOOK_BACKOFF_BASE": base.String(),
+		"REGCASE_WEBHOOK_BACKOFF_MAX":  "1m",
+		"REGCASE_WEBHOOK_MAX_ATTEMPTS": fmt.Sprint(attempts),
+	})
+	flaky := newReceiver(t, "flaky")
+	flaky.SetFailFirst(5)
+	broken := newReceiver(t, "broken")
+	broken.SetFailAll(true)
+	api := s.start("api", "api", nil)
+	flakyHook := s.subscribe(api, flaky, ReportReceived)
+	brokenHook := s.subscribe(api, broken, ReportReceived)
+	s.start("worker", "worker", nil)
+
+	const n = 3
+	s.intake(api.URL, n, 1)
+
+	// A receiver failing 5 times, then accepting.
+	{
+		flaky.WaitAcked(n, 60*time.Second)
+		var table []string
+		for _, id := range flaky.IDs() {
+			arr := flaky.Arrivals(id)
+			if len(arr) != attempts {
+				t.Errorf("event %s: %d attempts reached the receiver, want %d", id, len(arr), attempts)
+				continue
+			}
+			var gaps []string
+			for i := 1; i < len(arr); i++ {
+				failed := i // attempts failed before this one
+				nominal := base << (failed - 1)
+				gap := arr[i].Sub(arr[i-1])
+				lo, hi := nominal/2-20*time.Millisecond, nominal+deliveryPoll+500*time.Millisecond
+				if gap < lo || gap > hi {
+					t.Errorf("event %s: gap before attempt %d = %s, want between %s (50%% of %s) and %s (100%% + one poll + slack)",
+						id, i+1, gap.Round(time.Millisecond), nominal/2, nominal, hi)
+				}
+				gaps = append(gaps, fmt.Sprintf("%d→%d %s (%.0f%% of %s)", i, i+1, gap.Round(time.Millisecond),
+					100*float64(gap)/float64(nominal), nominal))
+			}
+			table = append(table, "event "+id[:8]+"…: "+strings.Join(gaps, ", "))
+		}
+		ds := s.deliveries(api, flakyHook, "delivered")
+		if len(ds) != n {
+			t.Fatalf("%d delivered deliveries listed, want %d", len(ds), n)
+		}
+		for _, d := range ds {
+			full := s.delivery(api, flakyHook, d.ID)
+			if full.Attempts != attempts || len(full.History) != attempts {
+				t.Errorf("delivery %s: attempts %d, history of %d, want %d and %d", d.ID, full.Attempts, len(full.History), attempts, attempts)
+				continue
+			}
+			for i, a := range full.History {
+				failed := a.StatusCode != http.StatusNoContent
+				if failed != (i < attempts-1) || (failed && (a.StatusCode != 500 || a.Error == "")) {
+					t.Errorf("delivery %s attempt %d: status %d error %q; want 500 with an error for attempts 1-5 and 204 for 6", d.ID, i+1, a.StatusCode, a.Error)
+				}
+			}
+		}
+		t.Logf("FIGURES backoff (base %s, poll %s): %s", base, deliveryPoll, strings.Join(table, "; "))
+	}
+
+	// A receiver failing every time until it is fixed.
+	{
+		var dead []deliveryJSON
+		waitFor(t, 90*time.Second, "the deliveries to the broken receiver to be dead", func() bool {
+			dead = s.deliveries(api, brokenHook, "dead")
+			return len(dead) == n
+		})
+		time.Sleep(2 * deliveryPoll) // a dead delivery gets no further attempt
+		for _, d := range dead {
+			if got := len(broken.Arrivals(d.EventID)); got != attempts {
+				t.Errorf("event %s: %d attempts reached the broken receiver, want %d", d.EventID, got, attempts)
+			}
+			full := s.delivery(api, brokenHook, d.ID)
+			if full.Status != "dead" || full.Attempts != attempts || len(full.History) != attempts || full.LastStatus != 500 || full.LastError == "" {
+				t.Errorf("dead delivery %s: status %s attempts %d history %d last_status %d last_error %q; want dead, %d, %d, 500 and an error",
+					d.ID, full.Status, full.Attempts, len(full.History), full.LastStatus, full.LastError, attempts, attempts)
+			}
+		}
+		if p := s.deliveries(api, brokenHook, "pending"); len(p) != 0 {
+			t.Errorf("%d deliveries still pending, want 0", len(p))
+		}
+
+		broken.SetFailAll(false)
+		for _, d := range dead {
+			s.must(http.StatusAccepted, api.URL, http.MethodPost, "/v1/webhooks/"+brokenHook+"/deliveries/"+d.ID+"/redeliver", "admin", nil)
+		}
+		redeliveredIn := broken.WaitAcked(n, 30*time.Second)
+		waitFor(t, 10*time.Second, "the redelivered deliveries to show delivered", func() bool {
+			return len(s.deliveries(api, brokenHook, "delivered")) == n
+		})
+		for _, d := range dead {
+			full := s.delivery(api, brokenHook, d.ID)
+			if full.Status != "delivered" || full.Attempts != 1 || len(full.History) != attempts+1 {
+				t.Errorf("redelivered %s: status %s attempts %d history %d; want delivered, 1 attempt since the request, %d in the history",
+					d.ID, full.Status, full.Attempts, len(full.History), attempts+1)
+			}
+		}
+		c := broken.Counts()
+		t.Logf("FIGURES dead-letter: %d deliveries dead after %d attempts, listed with ?status=dead; redelivered on request in %s; receiver requests %d for %d events",
+			len(dead), attempts, redeliveredIn.Round(time.Millisecond), c.Requests, c.Unique)
+	}
+	t.Logf("test %s", time.Since(began).Round(time.Second))
+}
+
+// delivery reads one delivery with its history.
+func (s *stack) delivery(api *proc, webhookID, id string) deliveryJSON {
+	s.t.Helper()
+	var d deliveryJSON
+	s.must(http.StatusOK, api.URL, http.MethodGet, "/v1/webhooks/"+webhookID+"/deliveries/"+id, "admin", nil).decode(s.t, &d)
+	return d
+}

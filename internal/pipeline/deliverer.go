@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/webhook"
+)
+
+// DeliveryGroup labels webhook deliveries in regcase_worker_events_total.
+const DeliveryGroup = "webhook_delivery"
+
+// Deliverer sends webhook deliveries: the ones Fanout offers right away and
+// the ones it claims from the database when they are due (retries after
+// backoff, redelivery requests, leases of dead workers). Each attempt is
+// recorded (the delivery history); after MaxAttempts failures a delivery is
+// dead, visible in the API and redeliverable.
+type Deliverer struct {
+	Store       regcase.Store
+	Svc         *regcase.Service
+	Sender      *webhook.Sender
+	Log         *slog.Logger
+	Metrics     *Metrics
+	MaxAttempts int
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// Lease is how long a claimed delivery is ours; it must exceed the
+	// sender's timeout with margin.
+	Lease       time.Duration
+	Concurrency int
+	PollEvery   time.Duration
+	Now         func() time.Time
+
+	once  sync.Once
+	queue chan *regcase.Delivery
+	hooks sync.Map // webhook id → *hookEntry
+}
+
+type hookEntry struct {
+	w       *regcase.Webhook
+	key     []byte
+	fetched time.Time
+}
+
+func (d *Deliverer) init() {
+	d.once.Do(func() {
+		d.queue = make(chan *regcase.Delivery, d.Concurrency*4)
+	})
+}
+
+// Offer hands freshly claimed deliveries to the senders; what does not fit
+// in the queue is released for the next poll rather than waiting out its
+// lease.
+func (d *Deliverer) Offer(ctx context.Context, ds []*regcase.Delivery) {
+	d.init()
+	var rest []string
+	for _, del := range ds {
+		select {
+		case d.queue <- del:
+		default:
+			rest = append(rest, del.ID)
+		}
+	}
+	if len(rest) > 0 {
+		if err := d.Store.ReleaseDeliveries(ctx, rest, d.Now()); err != nil {
+			d.Log.Warn("could not release deliveries; they wait for their lease", slog.Int("count", len(rest)), slog.Any("error", err))
+		}
+	}
+}
+
+// Run sends until ctx ends, then finishes the attempts in flight and
+// releases the queued ones.
+func (d *Deliverer) Run(ctx context.Context) {
+	d.init()
+	var wg sync.WaitGroup
+	for range d.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case del := <-d.queue:
+					d.attempt(context.WithoutCancel(ctx), del)
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(d.PollEvery)
+	defer t.Stop()
+	errs := newErrLog(d.Log, "webhook delivery poll failed")
+	for {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			free := cap(d.queue) - len(d.queue)
+			if free < d.Concurrency {
+				continue
+			}
+			ds, err := d.Store.ClaimDeliveries(ctx, d.Now(), d.Lease, free)
+			if errs.report(err) {
+				continue
+			}
+			for _, del := range ds {
+				d.queue <- del // room was checked; only this loop and Offer fill it
+			}
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	var ids []string
+	for {
+		select {
+		case del := <-d.queue:
+			ids = append(ids, del.ID)
+			continue
+		default:
+		}
+		break
+	}
+	if len(ids) > 0 {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.Store.ReleaseDeliveries(rctx, ids, d.Now()); err != nil {
+			d.Log.Warn("could not hand back queued deliveries; they wait for their lease", slog.Int("count", len(ids)), slog.Any("error", err))
+		}
+	}
+}
+
+func (d *Deliverer) webhook(ctx context.Context, id string) (*hookEntry, error) {
+	if e, ok := d.hooks.Load(id); ok && time.Since(e.(*hookEntry).fetched) < 30*time.Second {
+		return e.(*hookEntry), nil
+	}
+	w, err := d.Store.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e := &hookEntry{w: w, fetched: time.Now()}
+	if w.DeletedAt == nil {
+		secret, err := d.Svc.WebhookSecret(w)
+		if err != nil {
+			return nil, err
+		}
+		if e.key, err = webhook.ParseSecret(secret); err != nil {
+			return nil, err
+		}
+	}
+	d.hooks.Store(id, e)
+	return e, nil
+}
+
+// attempt makes one attempt and records it. A failure to record (database
+// down) leaves the delivery claimed: it is tried again when the lease runs
+// out, so the receiver may see it twice and dedupes by webhook-id.
+func (d *Deliverer) attempt(ctx context.Context, del *regcase.Delivery) {
+	var res webhook.Result
+	e, err := d.webhook(ctx, del.WebhookID)
+	switch {
+	case err != nil:
+		res = webhook.Result{Err: err}
+	case e.w.DeletedAt != nil:
+		res = webhook.Result{Err: errors.New("subscription deleted")}
+		del.Attempts = d.MaxAttempts - 1 // dead now
+	default:
+		sctx, cancel := context.WithTimeout(ctx, d.Lease/2)
+		res = d.Sender.Send(sctx, e.w.URL, e.key, del.EventID, del.Payload)
+		cancel()
+	}
+	now := d.Now()
+	del.Attempts++
+	del.LastAttemptAt = &now
+	del.LastStatus = res.StatusCode
+	a := &regcase.DeliveryAttempt{DeliveryID: del.ID, At: now, Duration: res.Duration, StatusCode: res.StatusCode}
+	result := "handled"
+	if res.OK() {
+		del.Status, del.DeliveredAt, del.LastError = regcase.DeliveryDelivered, &now, ""
+		d.Metrics.DeliverySeconds.WithLabelValues("success").Observe(res.Duration.Seconds())
+		if t := eventTime(del.Payload); !t.IsZero() {
+			d.Metrics.DeliveryLatency.Observe(now.Sub(t).Seconds())
+		}
+	} else {
+		a.Error = res.Err.Error()
+		del.LastError = a.Error
+		d.Metrics.DeliverySeconds.WithLabelValues("failure").Observe(res.Duration.Seconds())
+		if del.Attempts >= d.MaxAttempts {
+			del.Status, result = regcase.DeliveryDead, "dead_lettered"
+		} else {
+			del.NextAttemptAt = now.Add(webhook.Backoff(del.Attempts, d.BackoffBase, d.BackoffMax, rand.Float64))
+			result = "retried"
+		}
+	}
+	if res.StatusCode != 0 || res.Err != nil {
+		d.Metrics.DeliveryStatus.WithLabelValues(statusClass(res.StatusCode)).Inc()
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.Store.RecordAttempt(rctx, del, a); err != nil {
+		d.Metrics.Events.WithLabelValues(DeliveryGroup, "failed").Inc()
+		d.Log.Error("could not record a webhook attempt; it will be retried after its lease",
+			slog.String("delivery", del.ID), slog.Any("error", err))
+		return
+	}
+	d.Metrics.Events.WithLabelValues(DeliveryGroup, result).Inc()
+	if result == "dead_lettered" {
+		d.Log.Warn("webhook delivery dead after its last attempt", slog.String("delivery", del.ID),
+			slog.String("webhook", del.WebhookID), slog.String("event", del.EventID), slog.Int("attempts", del.Attempts),
+			slog.String("error", del.LastError))
+	}
+}
+
+func eventTime(payload []byte) time.Time {
+	var v struct {
+		Time time.Time `json:"time"`
+	}
+	_ = json.Unmarshal(payload, &v)
+	return v.Time
+}
+
+// errLog logs a repeating error once, then at most every 30 s, and its
+// recovery once.
+type errLog struct {
+	log    *slog.Logger
+	msg    string
+	failed bool
+	last   time.Time
+}
+
+func newErrLog(log *slog.Logger, msg string) *errLog { return &errLog{log: log, msg: msg} }
+
+// report logs err as above and reports whether it was an error.
+func (e *errLog) report(err error) bool {
+	if err == nil {
+		if e.failed {
+			e.log.Info(e.msg + ": recovered")
+			e.failed = false
+		}
+		return false
+	}
+	if !e.failed || time.Since(e.last) > 30*time.Second {
+		e.log.Error(e.msg, slog.Any("error", err))
+		e.last = time.Now()
+	}
+	e.failed = true
+	return true
+}

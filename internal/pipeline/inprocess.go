@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+// InProcess is the Publisher of embedded mode (no Redis): it runs the
+// handlers itself, in outbox order. An event counts as published once every
+// handler took it, so a crash re-runs it after restart and the handlers'
+// MarkProcessed skips what was done. A handler that keeps failing on an
+// event dead-letters it after MaxDeliveries attempts (counted in memory:
+// a restart gives it a fresh budget), so one poison event cannot stop the
+// pipeline for good.
+type InProcess struct {
+	Handlers      []Handler
+	Svc           *regcase.Service
+	MaxDeliveries int
+	Log           *slog.Logger
+	Metrics       *Metrics
+
+	mu       sync.Mutex
+	failures map[string]int // handler + event id → failed attempts
+}
+
+// Publish implements Publisher.
+func (p *InProcess) Publish(ctx context.Context, evs []*regcase.OutboxEvent) (int, error) {
+	for i, oe := range evs {
+		for _, h := range p.Handlers {
+			if err := p.handle(ctx, h, &oe.Event); err != nil {
+				return i, err
+			}
+		}
+	}
+	return len(evs), nil
+}
+
+func (p *InProcess) handle(ctx context.Context, h Handler, ev *regcase.Event) error {
+	key := h.Name() + "/" + ev.ID
+	p.mu.Lock()
+	if p.failures[key] > 0 {
+		p.Metrics.Events.WithLabelValues(h.Name(), "retried").Inc()
+	}
+	p.mu.Unlock()
+	start := time.Now()
+	err := h.Handle(ctx, ev)
+	p.Metrics.HandleSeconds.WithLabelValues(h.Name()).Observe(time.Since(start).Seconds())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		delete(p.failures, key)
+		p.Metrics.Events.WithLabelValues(h.Name(), "handled").Inc()
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	if p.failures == nil {
+		p.failures = map[string]int{}
+	}
+	p.failures[key]++
+	n := p.failures[key]
+	p.Metrics.Events.WithLabelValues(h.Name(), "failed").Inc()
+	if n < p.MaxDeliveries {
+		return fmt.Errorf("handler %s, event %s (attempt %d of %d): %w", h.Name(), ev.ID, n, p.MaxDeliveries, err)
+	}
+	if derr := p.Svc.DeadLetter(ctx, h.Name(), ev, err.Error(), n); derr != nil {
+		return fmt.Errorf("dead-letter event %s: %w", ev.ID, derr)
+	}
+	delete(p.failures, key)
+	p.Metrics.Events.WithLabelValues(h.Name(), "dead_lettered").Inc()
+	p.Log.Warn("event dead-lettered", slog.String("group", h.Name()), slog.String("event", ev.ID),
+		slog.String("type", ev.Type), slog.Int("deliveries", n), slog.Any("error", err))
+	return nil
+}

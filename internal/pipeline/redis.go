@@ -1,0 +1,237 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/stream"
+)
+
+// StreamPublisher is the Publisher of the distributed mode: one pipelined
+// XADD per batch onto the Redis stream. It refuses work while the stream is
+// full (consumers far behind), so the stream stays bounded without a lossy
+// MAXLEN trim; the outbox holds the backlog meanwhile.
+type StreamPublisher struct {
+	Client *stream.Client
+}
+
+// Publish implements Publisher.
+func (p *StreamPublisher) Publish(ctx context.Context, evs []*regcase.OutboxEvent) (int, error) {
+	full, err := p.Client.Full(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if full {
+		return 0, ErrBackpressure
+	}
+	msgs := make([]stream.Outgoing, len(evs))
+	for i, e := range evs {
+		body, err := e.CloudEvent()
+		if err != nil {
+			return 0, err
+		}
+		msgs[i] = stream.Outgoing{EventID: e.ID, Type: e.Type, Body: body}
+	}
+	if err := p.Client.Publish(ctx, msgs); err != nil {
+		return 0, err
+	}
+	return len(evs), nil
+}
+
+// Consumer reads one consumer group of the stream and runs its handler with
+// bounded concurrency. A message is acknowledged only after the handler
+// committed; a failed one stays pending and is retried when it has been idle
+// for ClaimIdle (by this consumer or any other, so a dead consumer's
+// messages are taken over); after MaxDeliveries deliveries it is
+// dead-lettered (table + dead stream) and acknowledged.
+type Consumer struct {
+	Client        *stream.Client
+	Handler       Handler
+	Svc           *regcase.Service
+	Name          string // unique per process
+	Concurrency   int
+	MaxDeliveries int
+	ClaimIdle     time.Duration
+	Log           *slog.Logger
+	Metrics       *Metrics
+	// HandleTimeout bounds one handler run.
+	HandleTimeout time.Duration
+}
+
+// Run consumes until ctx ends; then it stops reading and waits (up to
+// drain) for the handlers in flight. Whatever is not acknowledged by then
+// stays pending for another consumer.
+func (c *Consumer) Run(ctx context.Context, drain time.Duration) {
+	group := c.Handler.Name()
+	errs := newErrLog(c.Log.With(slog.String("group", group)), "stream consumer failed")
+	for ctx.Err() == nil {
+		if errs.report(c.Client.EnsureGroup(ctx, group)) {
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		break
+	}
+	sem := make(chan struct{}, c.Concurrency)
+	var wg sync.WaitGroup
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	dispatch := func(m stream.Message) {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.process(hctx, group, m)
+		}()
+	}
+	lastClaim := time.Time{}
+	for ctx.Err() == nil {
+		if time.Since(lastClaim) >= c.ClaimIdle/2 {
+			lastClaim = time.Now()
+			msgs, err := c.Client.Reclaim(ctx, group, c.Name, c.ClaimIdle, int64(c.Concurrency))
+			if !errs.report(err) {
+				for _, m := range msgs {
+					dispatch(m)
+				}
+			}
+		}
+		// Wait for a free slot so that we never read more than we can run.
+		sem <- struct{}{}
+		free := cap(sem) - len(sem) + 1
+		<-sem
+		msgs, err := c.Client.Read(ctx, group, c.Name, int64(free), time.Second)
+		if ctx.Err() != nil {
+			break
+		}
+		if errs.report(err) {
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		for _, m := range msgs {
+			dispatch(m)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+		cancelHandlers()
+		<-done
+	}
+}
+
+func (c *Consumer) process(ctx context.Context, group string, m stream.Message) {
+	log := c.Log.With(slog.String("group", group), slog.String("event", m.EventID), slog.Int64("deliveries", m.Deliveries))
+	ev, perr := regcase.ParseCloudEvent(m.Body)
+	if perr != nil || m.Deliveries > int64(c.MaxDeliveries) {
+		reason := fmt.Sprintf("delivered %d times without success (limit %d)", m.Deliveries, c.MaxDeliveries)
+		if perr != nil {
+			reason = "unreadable message: " + perr.Error()
+			ev = &regcase.Event{ID: m.EventID, Type: m.Type, Source: "unknown", Time: time.Now(), Data: nil}
+		}
+		c.deadLetter(ctx, group, m, ev, reason, log)
+		return
+	}
+	if m.Deliveries > 1 {
+		c.Metrics.Events.WithLabelValues(group, "retried").Inc()
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.HandleTimeout)
+	start := time.Now()
+	err := c.Handler.Handle(hctx, ev)
+	cancel()
+	c.Metrics.HandleSeconds.WithLabelValues(group).Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.Metrics.Events.WithLabelValues(group, "failed").Inc()
+		log.Warn("event handling failed; it stays pending and is retried after the claim timeout",
+			slog.String("type", ev.Type), slog.Any("error", err))
+		return
+	}
+	c.Metrics.Events.WithLabelValues(group, "handled").Inc()
+	if err := c.Client.Ack(context.WithoutCancel(ctx), group, m.StreamID); err != nil {
+		// Handled and committed but not acknowledged: it comes back after
+		// the claim timeout and MarkProcessed makes it a no-op.
+		log.Warn("ack failed; the event will be redelivered and skipped", slog.Any("error", err))
+	}
+}
+
+func (c *Consumer) deadLetter(ctx context.Context, group string, m stream.Message, ev *regcase.Event, reason string, log *slog.Logger) {
+	if err := c.Svc.DeadLetter(ctx, group, ev, reason, int(m.Deliveries)); err != nil {
+		log.Error("dead-lettering failed; the event stays pending", slog.Any("error", err))
+		return
+	}
+	if err := c.Client.DeadLetter(ctx, m, group, reason); err != nil {
+		log.Warn("dead stream append failed (the dead_events table has it)", slog.Any("error", err))
+	}
+	if err := c.Client.Ack(ctx, group, m.StreamID); err != nil {
+		log.Warn("ack of a dead-lettered event failed", slog.Any("error", err))
+	}
+	c.Metrics.Events.WithLabelValues(group, "dead_lettered").Inc()
+	log.Warn("event dead-lettered", slog.String("type", ev.Type), slog.String("reason", reason))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// RegisterStream exports the stream length and, per consumer group, its lag
+// and pending count, read from Redis at scrape time.
+func (m *Metrics) RegisterStream(cl *stream.Client) {
+	m.reg.MustRegister(&streamCollector{cl: cl,
+		length:  prometheus.NewDesc("regcase_stream_length_events", "Entries in the event stream.", nil, nil),
+		lag:     prometheus.NewDesc("regcase_stream_consumer_lag_events", "Entries not yet delivered to the consumer group.", []string{"group"}, nil),
+		pending: prometheus.NewDesc("regcase_stream_pending_events", "Entries delivered to the group but not acknowledged.", []string{"group"}, nil),
+	})
+}
+
+type streamCollector struct {
+	cl                   *stream.Client
+	length, lag, pending *prometheus.Desc
+}
+
+func (s *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.length
+	ch <- s.lag
+	ch <- s.pending
+}
+
+func (s *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, groups, err := s.cl.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(s.length, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(s.length, prometheus.GaugeValue, float64(n))
+	for _, g := range groups {
+		ch <- prometheus.MustNewConstMetric(s.lag, prometheus.GaugeValue, float64(g.Lag), g.Name)
+		ch <- prometheus.MustNewConstMetric(s.pending, prometheus.GaugeValue, float64(g.Pending), g.Name)
+	}
+}
+
+// StreamMaintenance trims acknowledged entries and forgets consumers that
+// left long ago; the relay leader runs it about once a minute.
+func StreamMaintenance(cl *stream.Client, groups []string, log *slog.Logger) func(context.Context) {
+	return func(ctx context.Context) {
+		if _, err := cl.Trim(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("stream trim failed", slog.Any("error", err))
+		}
+		for _, g := range groups {
+			if _, err := cl.RemoveIdleConsumers(ctx, g, time.Hour); err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("consumer cleanup failed", slog.String("group", g), slog.Any("error", err))
+			}
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/regcase/regcase/internal/regcase"
+)
+
+// SLAScanner marks breached cases. Every worker may run it: each breach is
+// marked under the case's row lock after a fresh check (Service.MarkBreached),
+// so it is marked, audited and evented exactly once however many scan; the
+// scanners shuffle their batches so they mostly work on different cases.
+type SLAScanner struct {
+	Store   regcase.Store
+	Svc     *regcase.Service
+	Every   time.Duration
+	Batch   int
+	Log     *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
+// Run scans every Every until ctx ends.
+func (s *SLAScanner) Run(ctx context.Context) {
+	errs := newErrLog(s.Log, "SLA scan failed")
+	t := time.NewTicker(s.Every)
+	defer t.Stop()
+	for {
+		errs.report(s.Scan(ctx))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Scan marks every case breached now and returns the first error.
+func (s *SLAScanner) Scan(ctx context.Context) error {
+	for ctx.Err() == nil {
+		ids, err := s.Store.OverdueCases(ctx, s.Now(), s.Batch)
+		if err != nil {
+			return err
+		}
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		marked := 0
+		for _, id := range ids {
+			c, prio, err := s.Svc.MarkBreached(ctx, id)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				marked++
+				s.Metrics.Breaches.WithLabelValues(string(prio)).Inc()
+				s.Log.Info("SLA breached", slog.String("case", c.Number), slog.String("priority", string(prio)),
+					slog.String("now", string(c.Priority)))
+			}
+		}
+		if len(ids) < s.Batch || marked == 0 {
+			// A full batch none of which we could mark was marked by
+			// others (or is not breachable): the next tick looks again.
+			return nil
+		}
+	}
+	return ctx.Err()
+}
