@@ -72,9 +72,12 @@ fresh redis_password redis && put redis_password "$(pw)"
 if fresh redis_acl redis || fresh redis_url redis || [[ " ${changed[*]} " == *" redis_password "* ]]; then
   rpw="$(<"$dir/redis_password")"
   hash="$(printf '%s' "$rpw" | sha256sum | cut -d' ' -f1)"
-  # default: healthcheck PING only. regcase: everything but administration and mass deletion.
+  # default: healthcheck PING only. regcase: its own keys (regcase:*: the event streams and the
+  # intake rate-limit buckets), no pub/sub, nothing administrative or dangerous (KEYS, FLUSH*,
+  # DEBUG, CONFIG, CLIENT LIST…). Checked with ACL DRYRUN against every command the streams and
+  # the rate limiter use (Redis 7.0).
   put redis_acl "user default on nopass resetchannels -@all +ping +hello +auth
-user regcase on #$hash ~* &* +@all -@admin -flushall -flushdb
+user regcase on #$hash ~regcase:* resetchannels +@all -@admin -@dangerous
 "
   put redis_url "redis://regcase:$rpw@$REDIS_HOST:6379/0"
 fi

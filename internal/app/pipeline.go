@@ -85,11 +85,7 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 
 	var wg sync.WaitGroup
 	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
-	// Handlers and deliveries get their own context so that they can finish
-	// what they hold after the readers stopped.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	goRun(func() { deliverer.Run(workCtx) })
+	goRun(func() { deliverer.Run(ctx) })
 	goRun(func() { sla.Run(ctx) })
 
 	if c.RedisURL == "" {
@@ -113,11 +109,11 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 			log.Info("event pipeline: Redis Streams", slog.String("consumer", b.name))
 		}
 	}
+	// Everything stops taking work when ctx ends and finishes what it holds:
+	// an attempt in flight (bounded by REGCASE_WEBHOOK_TIMEOUT), a handler
+	// (consumers wait up to drain, then cancel; unacknowledged messages stay
+	// pending for another worker), queued deliveries are handed back.
 	<-ctx.Done()
-	// Readers stop with ctx; in-flight deliveries get until the drain
-	// deadline, then whatever is left is handed back through its lease.
-	t := time.AfterFunc(drain, stopWork)
-	defer t.Stop()
 	wg.Wait()
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/regcase/regcase/internal/app"
+	"github.com/regcase/regcase/internal/redistest"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -109,10 +111,17 @@ func startWorker(tb testing.TB, ts *testServer) {
 	})
 }
 
+// TestWebhooks runs the pipeline both ways: in process on SQLite (`regcase
+// all`, no Redis) and through Redis Streams on PostgreSQL (`regcase api` +
+// `regcase worker`, both with REDIS_URL).
 func TestWebhooks(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		t.Parallel()
-		ts := startServer(t, engine, pipelineEnv...)
+		env := pipelineEnv
+		if engine == "postgres" {
+			env = append(slices.Clone(env), "REDIS_URL="+redistest.Start(t).URL())
+		}
+		ts := startServer(t, engine, env...)
 		if engine == "postgres" {
 			startWorker(t, ts)
 		}

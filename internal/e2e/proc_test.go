@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,6 +131,11 @@ func startProc(t *testing.T, logDir, name string, env map[string]string, command
 		}
 		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "panic:") || strings.Contains(string(b), "fatal error:") {
 			t.Errorf("%s panicked; its log:\n%s", name, tailFile(logPath, 120))
+		}
+		if testing.Verbose() {
+			if sum := logSummary(logPath); sum != "" {
+				t.Logf("%s logged %s", name, sum)
+			}
 		}
 	})
 	p.waitStatus("/health/live", http.StatusOK, 60*time.Second)
@@ -281,6 +288,34 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// logSummary counts the WARN and ERROR lines of a JSON log by message.
+func logSummary(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	counts := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		var line struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(l), &line) == nil && (line.Level == "WARN" || line.Level == "ERROR") {
+			counts[line.Level+" "+strconv.Quote(line.Msg)]++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, counts[k]))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // grepFile returns the lines of a file containing s.

@@ -52,6 +52,8 @@ func policyMatrix() []policyRow {
 		{N, N, N, Y, Y, N, ActAuditRead},
 		{N, N, N, N, Y, Y, ActAuditVerify},
 		{N, N, N, N, N, Y, ActTokenManage},
+		{N, N, N, N, N, Y, ActWebhookManage},
+		{N, N, N, N, N, Y, ActEventManage},
 	}
 }
 

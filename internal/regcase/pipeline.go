@@ -168,7 +168,9 @@ type PipelineTx interface {
 	// ActiveWebhooks returns the subscriptions that are not deleted.
 	ActiveWebhooks(ctx context.Context) ([]*Webhook, error)
 	// InsertDelivery stores a new delivery; a second delivery of the same
-	// event to the same webhook returns EConflict.
+	// event to the same webhook returns EConflict and leaves the
+	// transaction usable (ON CONFLICT DO NOTHING, not an aborted
+	// transaction on PostgreSQL).
 	InsertDelivery(ctx context.Context, d *Delivery) error
 	// InsertWebhook stores a subscription.
 	InsertWebhook(ctx context.Context, w *Webhook) error
@@ -181,7 +183,7 @@ type PipelineTx interface {
 	RedeliverDelivery(ctx context.Context, id string, at time.Time) (*Delivery, error)
 	// InsertDeadEvent records a dead letter (sets ID). A second dead letter
 	// for the same handler and event while the first is not replayed
-	// returns EConflict.
+	// returns EConflict (the transaction stays usable).
 	InsertDeadEvent(ctx context.Context, d *DeadEvent) error
 	// ReplayDeadEvent stamps ReplayedAt on the dead letter (ENotFound if
 	// missing, EConflict if already replayed) and makes its event

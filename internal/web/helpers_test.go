@@ -93,7 +93,7 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 	svc, signing := newService(tb)
 	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
-	var intake *throttle.Limiter
+	var intake throttle.Allower
 	if o.intakeRate > 0 {
 		intake = throttle.New(o.intakeRate, o.intakeBurst)
 	}
