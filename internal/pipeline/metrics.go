@@ -26,16 +26,15 @@ import (
 // Metrics are the pipeline's Prometheus series (names in
 // deploy/prometheus/rules/regcase.rules.yml).
 type Metrics struct {
-	Events           *prometheus.CounterVec   // regcase_worker_events_total{group,result}
-	HandleSeconds    *prometheus.HistogramVec // regcase_worker_event_duration_seconds{group}
-	Published        prometheus.Counter       // regcase_relay_published_events_total
-	RelayErrors      prometheus.Counter       // regcase_relay_errors_total
-	DeliverySeconds  *prometheus.HistogramVec // regcase_webhook_delivery_duration_seconds{outcome}
-	DeliveryStatus   *prometheus.CounterVec   // regcase_webhook_attempts_total{status}
-	DeliveryLatency  prometheus.Histogram     // regcase_webhook_event_latency_seconds
-	Breaches         *prometheus.CounterVec   // regcase_sla_breaches_total{priority}
-	reg              prometheus.Registerer
-	outboxRegistered bool
+	Events          *prometheus.CounterVec   // regcase_worker_events_total{group,result}
+	HandleSeconds   *prometheus.HistogramVec // regcase_worker_event_duration_seconds{group}
+	Published       prometheus.Counter       // regcase_relay_published_events_total
+	RelayErrors     prometheus.Counter       // regcase_relay_errors_total
+	DeliverySeconds *prometheus.HistogramVec // regcase_webhook_delivery_duration_seconds{outcome}
+	DeliveryStatus  *prometheus.CounterVec   // regcase_webhook_attempts_total{status}
+	DeliveryLatency prometheus.Histogram     // regcase_webhook_event_latency_seconds
+	Breaches        *prometheus.CounterVec   // regcase_sla_breaches_total{priority}
+	reg             prometheus.Registerer
 }
 
 // NewMetrics creates and registers the series on reg.
