@@ -31,13 +31,18 @@
 //     limit holds across two API replicas (429 problem + Retry-After).
 //   - TestWebhookURLRefusedByDefault: loopback and private receivers are
 //     refused (422 on the url) without REGCASE_WEBHOOK_ALLOW_NETS.
+//   - TestWorkerSIGTERMStopsTakingWork: a busy worker stops starting
+//     attempts at SIGTERM and exits promptly with status 0.
 //
 // Run them with
 //
 //	go test -race -count=1 ./internal/e2e/
 //
-// (about two minutes on two CPUs; -v prints the FIGURES lines: events,
-// duplicates seen, drain and recovery times, breach counts). They need
-// PostgreSQL server binaries and redis-server (scripts/install-test-deps.sh)
-// and are skipped with -short.
+// (about 100 s on two CPUs; -v prints the FIGURES lines: events,
+// duplicates seen, drain and recovery times, breach counts, and each
+// process's WARN/ERROR lines by message; a failing test prints the tail of
+// every process's log). They need PostgreSQL server binaries and
+// redis-server (scripts/install-test-deps.sh) and are skipped with -short.
+// REGCASE_E2E_BINARY=/path/to/regcase tests that binary instead of
+// building ./cmd/regcase.
 package e2e

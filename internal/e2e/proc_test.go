@@ -318,21 +318,6 @@ func logSummary(path string) string {
 	return strings.Join(parts, "; ")
 }
 
-// grepFile returns the lines of a file containing s.
-func grepFile(path, s string) []string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // runCLI runs a short regcase command (migrate, token create, …) and
 // returns its stdout; a non-zero exit fails the test.
 func runCLI(t *testing.T, env map[string]string, args ...string) string {

@@ -29,10 +29,10 @@ type receiver struct {
 	mu       sync.Mutex
 	verifier *standardwebhooks.Webhook
 	secret   string
-	delay    time.Duration // before answering
-	failN    int           // answer 500 to the first failN attempts of each id
-	failAll  bool          // answer 500 to everything
-	requests int           // verified requests
+	delay    time.Duration          // before answering
+	failN    int                    // answer 500 to the first failN attempts of each id
+	failAll  bool                   // answer 500 to everything
+	requests int                    // verified requests
 	seen     map[string][]time.Time // webhook-id → arrival times of verified requests
 	acked    map[string]int         // webhook-id → 2xx answers given
 	types    map[string]string      // webhook-id → CloudEvent type

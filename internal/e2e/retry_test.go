@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,11 +48,40 @@ func TestRetryBackoffAndDeadLetter(t *testing.T) {
 	s.start("worker", "worker", nil)
 
 	const n = 3
+	sampler := s.sampleBackoff(api, flakyHook)
 	s.intake(api.URL, n, 1)
 
 	// A receiver failing 5 times, then accepting.
 	{
 		flaky.WaitAcked(n, 60*time.Second)
+		scheduled := sampler.Stop()
+		// The scheduled backoffs, read from the API between an attempt
+		// and the next (next_attempt_at - last_attempt_at): equal jitter
+		// puts backoff n in [50%, 100%) of base·2^(n-1).
+		var sched []string
+		for failed := 1; failed < attempts; failed++ {
+			nominal := base << (failed - 1)
+			var got []string
+			for _, byAttempt := range scheduled {
+				b, ok := byAttempt[failed]
+				if !ok {
+					continue
+				}
+				if b < nominal/2-time.Millisecond || b >= nominal+time.Millisecond {
+					t.Errorf("backoff after failure %d scheduled %s after the attempt, want in [%s, %s)", failed, b, nominal/2, nominal)
+				}
+				got = append(got, fmt.Sprintf("%s (%.0f%%)", b.Round(time.Millisecond), 100*float64(b)/float64(nominal)))
+			}
+			sched = append(sched, fmt.Sprintf("after failure %d (nominal %s): %s", failed, nominal, strings.Join(got, ", ")))
+		}
+		samples := 0
+		for _, byAttempt := range scheduled {
+			samples += len(byAttempt)
+		}
+		if samples < n*(attempts-1)/2 {
+			t.Errorf("only %d of %d scheduled backoffs could be read from the API", samples, n*(attempts-1))
+		}
+		t.Logf("FIGURES scheduled backoff (next_attempt_at - last_attempt_at, %d samples): %s", samples, strings.Join(sched, "; "))
 		var table []string
 		for _, id := range flaky.IDs() {
 			arr := flaky.Arrivals(id)
@@ -74,10 +104,12 @@ func TestRetryBackoffAndDeadLetter(t *testing.T) {
 			}
 			table = append(table, "event "+id[:8]+"…: "+strings.Join(gaps, ", "))
 		}
-		ds := s.deliveries(api, flakyHook, "delivered")
-		if len(ds) != n {
-			t.Fatalf("%d delivered deliveries listed, want %d", len(ds), n)
-		}
+		// The receiver answers before the worker records the attempt.
+		var ds []deliveryJSON
+		waitFor(t, 15*time.Second, "the API to list the flaky receiver's deliveries delivered", func() bool {
+			ds = s.deliveries(api, flakyHook, "delivered")
+			return len(ds) == n
+		})
 		for _, d := range ds {
 			full := s.delivery(api, flakyHook, d.ID)
 			if full.Attempts != attempts || len(full.History) != attempts {
@@ -136,6 +168,64 @@ func TestRetryBackoffAndDeadLetter(t *testing.T) {
 			len(dead), attempts, redeliveredIn.Round(time.Millisecond), c.Requests, c.Unique)
 	}
 	t.Logf("test %s", time.Since(began).Round(time.Second))
+}
+
+// backoffSampler polls a subscription's pending deliveries and records,
+// for each delivery and failed-attempt count, the backoff scheduled
+// (next_attempt_at - last_attempt_at) as first seen — before a worker
+// claims it and moves next_attempt_at to the end of its lease.
+type backoffSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	got  map[string]map[int]time.Duration
+}
+
+func (s *stack) sampleBackoff(api *proc, webhookID string) *backoffSampler {
+	b := &backoffSampler{stop: make(chan struct{}), done: make(chan struct{}), got: map[string]map[int]time.Duration{}}
+	go func() {
+		defer close(b.done)
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-time.After(25 * time.Millisecond):
+			}
+			r, err := s.call(api.URL, http.MethodGet, "/v1/webhooks/"+webhookID+"/deliveries?status=pending&limit=200", "admin", nil)
+			if err != nil || r.Status != http.StatusOK {
+				continue
+			}
+			var page struct {
+				Items []deliveryJSON `json:"items"`
+			}
+			if json.Unmarshal(r.Body, &page) != nil {
+				continue
+			}
+			for _, d := range page.Items {
+				if d.Attempts == 0 || d.NextAttemptAt == nil || d.LastAttemptAt == nil {
+					continue
+				}
+				if b.got[d.ID] == nil {
+					b.got[d.ID] = map[int]time.Duration{}
+				}
+				if _, seen := b.got[d.ID][d.Attempts]; !seen {
+					b.got[d.ID][d.Attempts] = d.NextAttemptAt.Sub(*d.LastAttemptAt)
+				}
+			}
+		}
+	}()
+	s.t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+// Stop ends the sampling and returns delivery → failed attempts → backoff.
+func (b *backoffSampler) Stop() map[string]map[int]time.Duration {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	<-b.done
+	return b.got
 }
 
 // delivery reads one delivery with its history.

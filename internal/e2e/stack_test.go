@@ -391,7 +391,10 @@ type deliveryJSON struct {
 	Attempts   int    `json:"attempts"`
 	LastStatus int    `json:"last_status"`
 	LastError  string `json:"last_error"`
-	History    []struct {
+	// NextAttemptAt is set while pending; LastAttemptAt once tried.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	LastAttemptAt *time.Time `json:"last_attempt_at"`
+	History       []struct {
 		At         time.Time `json:"at"`
 		DurationMS float64   `json:"duration_ms"`
 		StatusCode int       `json:"status_code"`
@@ -429,11 +432,24 @@ func (s *stack) deliveries(api *proc, webhookID, status string) []deliveryJSON {
 // ids are exactly want.
 func (s *stack) checkAllDelivered(api *proc, webhookID string, want map[string]string) {
 	s.t.Helper()
-	ds := s.deliveries(api, webhookID, "")
+	// The receiver acknowledges before the worker records the attempt:
+	// give the last records a moment.
+	var ds []deliveryJSON
 	byStatus := map[string]int{}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ds = s.deliveries(api, webhookID, "")
+		clear(byStatus)
+		for _, d := range ds {
+			byStatus[d.Status]++
+		}
+		if (byStatus["delivered"] == len(want) && len(ds) == len(want)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	got := map[string]bool{}
 	for _, d := range ds {
-		byStatus[d.Status]++
 		got[d.EventID] = true
 	}
 	if byStatus["delivered"] != len(want) || len(ds) != len(want) {
