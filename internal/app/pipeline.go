@@ -98,7 +98,7 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 		if cl != nil {
 			defer cl.Close()
 			relay.Pub = &pipeline.StreamPublisher{Client: cl}
-			relay.Maintain = pipeline.StreamMaintenance(cl, []string{pipeline.WebhooksGroup}, log)
+			relay.Maintain = pipeline.StreamMaintenance(cl, db, []string{pipeline.WebhooksGroup}, log, b.metrics)
 			goRun(func() { relay.Run(ctx) })
 			for _, h := range handlers {
 				cons := &pipeline.Consumer{Client: cl, Handler: h, Svc: svc, Name: b.name, Concurrency: pc.Concurrency,

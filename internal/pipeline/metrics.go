@@ -30,6 +30,7 @@ type Metrics struct {
 	HandleSeconds   *prometheus.HistogramVec // regcase_worker_event_duration_seconds{group}
 	Published       prometheus.Counter       // regcase_relay_published_events_total
 	RelayErrors     prometheus.Counter       // regcase_relay_errors_total
+	Republished     prometheus.Counter       // regcase_relay_republished_events_total
 	DeliverySeconds *prometheus.HistogramVec // regcase_webhook_delivery_duration_seconds{outcome}
 	DeliveryStatus  *prometheus.CounterVec   // regcase_webhook_attempts_total{status}
 	DeliveryLatency prometheus.Histogram     // regcase_webhook_event_latency_seconds
@@ -47,6 +48,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to handle one event, by handler group.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"group"}),
 		Published: prometheus.NewCounter(prometheus.CounterOpts{Name: "regcase_relay_published_events_total",
 			Help: "Outbox events published by the relay."}),
+		Republished: prometheus.NewCounter(prometheus.CounterOpts{Name: "regcase_relay_republished_events_total",
+			Help: "Published events found missing from the stream and never handled (lost by Redis), published again."}),
 		RelayErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "regcase_relay_errors_total",
 			Help: "Relay rounds that failed (database or Redis unavailable); the events stay in the outbox."}),
 		DeliverySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "regcase_webhook_delivery_duration_seconds",
@@ -60,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Breaches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_sla_breaches_total",
 			Help: "SLA breaches marked, by the case's priority at the breach."}, []string{"priority"}),
 	}
-	reg.MustRegister(m.Events, m.HandleSeconds, m.Published, m.RelayErrors, m.DeliverySeconds, m.DeliveryStatus, m.DeliveryLatency, m.Breaches)
+	reg.MustRegister(m.Events, m.HandleSeconds, m.Published, m.Republished, m.RelayErrors, m.DeliverySeconds, m.DeliveryStatus, m.DeliveryLatency, m.Breaches)
 	return m
 }
 

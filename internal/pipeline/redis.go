@@ -221,12 +221,48 @@ func (s *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// StreamMaintenance trims acknowledged entries and forgets consumers that
-// left long ago; the relay leader runs it about once a minute.
-func StreamMaintenance(cl *stream.Client, groups []string, log *slog.Logger) func(context.Context) {
+// LostWindow is how far back the relay looks for events Redis lost, and
+// lostMargin keeps clock skew between Redis and us from mattering.
+const (
+	LostWindow = 24 * time.Hour
+	lostMargin = time.Minute
+)
+
+// StreamMaintenance trims acknowledged entries, puts events Redis lost back
+// on the outbox, and forgets consumers that left long ago; the relay leader
+// runs it about once a minute.
+//
+// Lost events: an event that was published (so marked in the outbox) before
+// the oldest entry still in the stream is no longer in the stream; if no
+// handler group processed or dead-lettered it, Redis lost it (crash between
+// its last fsync and our mark, failover to a replica that lagged, a
+// flush). It is published again; handlers dedupe, so a false positive
+// costs one redelivery.
+func StreamMaintenance(cl *stream.Client, store regcase.PipelineStore, groups []string, log *slog.Logger, metrics *Metrics) func(context.Context) {
 	return func(ctx context.Context) {
 		if _, err := cl.Trim(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("stream trim failed", slog.Any("error", err))
+		}
+		oldest, ok, err := cl.Oldest(ctx)
+		if err != nil {
+			log.Warn("stream inspection failed", slog.Any("error", err))
+		} else {
+			before := time.Now()
+			if ok && oldest.Before(before) {
+				before = oldest
+			}
+			before = before.Add(-lostMargin)
+			for _, g := range groups {
+				n, err := store.RepublishLost(ctx, g, before.Add(-LostWindow), before, 10_000)
+				switch {
+				case err != nil:
+					log.Warn("lost-event check failed", slog.String("group", g), slog.Any("error", err))
+				case n > 0:
+					metrics.Republished.Add(float64(n))
+					log.Warn("events were lost by Redis before group handled them; published again",
+						slog.String("group", g), slog.Int64("events", n))
+				}
+			}
 		}
 		for _, g := range groups {
 			if _, err := cl.RemoveIdleConsumers(ctx, g, time.Hour); err != nil && !errors.Is(err, context.Canceled) {

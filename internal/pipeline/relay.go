@@ -92,7 +92,7 @@ func (r *Relay) Run(ctx context.Context) {
 			errs.report(err)
 			r.Metrics.RelayErrors.Inc()
 			r.sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
+			backoff = min(backoff*2, 2*time.Second)
 		case n == r.Batch:
 			errs.report(nil)
 			backoff = r.Every

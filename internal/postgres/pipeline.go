@@ -64,6 +64,25 @@ func (db *DB) MarkPublished(ctx context.Context, seqs []int64, at time.Time) err
 	return translate(err, "mark published", "event")
 }
 
+// RepublishLost implements regcase.PipelineStore: one statement, the
+// published_at index bounds the window and the two primary/unique keys
+// answer the anti-joins.
+func (db *DB) RepublishLost(ctx context.Context, handler string, after, before time.Time, limit int) (int64, error) {
+	if limit <= 0 || !after.Before(before) {
+		return 0, nil
+	}
+	tag, err := db.pool.Exec(ctx, `UPDATE outbox SET published_at = NULL WHERE id IN (
+		SELECT o.id FROM outbox o
+		WHERE o.published_at >= $2 AND o.published_at < $3
+		  AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.handler = $1 AND p.event_id = o.event_id)
+		  AND NOT EXISTS (SELECT 1 FROM dead_events d WHERE d.handler = $1 AND d.event_id = o.event_id)
+		ORDER BY o.id LIMIT $4)`, handler, after, before, limit)
+	if err != nil {
+		return 0, translate(err, "republish lost events", "event")
+	}
+	return tag.RowsAffected(), nil
+}
+
 // PruneOutbox deletes at most limit outbox rows published before before and
 // returns how many went. It also forgets which handlers processed events
 // before before (processed_events: the dedupe window is the outbox

@@ -113,6 +113,14 @@ type PipelineStore interface {
 	// PruneOutbox deletes at most limit rows published before before and
 	// returns how many went.
 	PruneOutbox(ctx context.Context, before time.Time, limit int) (int64, error)
+	// RepublishLost makes unpublished again (at most limit) events published
+	// in [after, before) that handler has neither processed nor
+	// dead-lettered, and returns how many. The relay calls it with before =
+	// the time of the oldest entry still in the stream: such events are no
+	// longer in the stream, yet were never handled — the broker lost them
+	// (a Redis crash between its last fsync and our mark, a failover, a
+	// flush). Handlers dedupe, so a false positive costs a redelivery.
+	RepublishLost(ctx context.Context, handler string, after, before time.Time, limit int) (int64, error)
 	// OutboxStats returns the number of unpublished events and the creation
 	// time of the oldest (nil when none).
 	OutboxStats(ctx context.Context) (backlog int64, oldest *time.Time, err error)

@@ -114,6 +114,24 @@ func (db *DB) MarkPublished(ctx context.Context, seqs []int64, at time.Time) err
 	return translate("mark published", err)
 }
 
+// RepublishLost implements regcase.PipelineStore in one statement.
+func (db *DB) RepublishLost(ctx context.Context, handler string, after, before time.Time, limit int) (int64, error) {
+	if limit <= 0 || !after.Before(before) {
+		return 0, nil
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE outbox SET published_at = NULL WHERE id IN (
+		SELECT o.id FROM outbox o
+		WHERE o.published_at >= ? AND o.published_at < ?
+		  AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.handler = ? AND p.event_id = o.event_id)
+		  AND NOT EXISTS (SELECT 1 FROM dead_events d WHERE d.handler = ? AND d.event_id = o.event_id)
+		ORDER BY o.id LIMIT ?)`, fmtTime(after), fmtTime(before), handler, handler, limit)
+	if err != nil {
+		return 0, translate("republish lost events", err)
+	}
+	n, err := res.RowsAffected()
+	return n, translate("republish lost events", err)
+}
+
 // PruneOutbox deletes at most limit outbox rows published before before and
 // returns how many went. It also forgets which handlers processed events
 // before before (the dedupe window is the outbox retention), in statements

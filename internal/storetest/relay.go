@@ -146,6 +146,47 @@ func testRelay(t *testing.T, open opener) {
 			}
 		})
 	})
+	t.Run("RepublishLost", func(t *testing.T) {
+		t.Run("OKOnlyUnhandledInWindow", func(t *testing.T) {
+			s := open(t).Store
+			evs := make([]*regcase.Event, 7)
+			for i := range evs {
+				evs[i] = newEvent(t)
+			}
+			insertEvents(t, s, evs...)
+			all := pendingOutbox(t, s)
+			// 0: before the window; 1-4: inside; 5: after it; 6: unpublished.
+			markPublished(t, s, day(1), all[0].Seq)
+			markPublished(t, s, day(3), all[1].Seq, all[2].Seq, all[3].Seq, all[4].Seq)
+			markPublished(t, s, day(6), all[5].Seq)
+			markProcessed(t, s, "webhooks", evs[1].ID, day(3)) // handled
+			markProcessed(t, s, "other", evs[2].ID, day(3))    // handled by another group only
+			insertDeadEvent(t, s, newDeadEvent(t, "webhooks", evs[3]))
+			n, err := s.RepublishLost(t.Context(), "webhooks", day(2), day(5), 100)
+			if err != nil {
+				t.Fatalf("RepublishLost: %v", err)
+			}
+			if n != 2 {
+				t.Errorf("RepublishLost = %d, want 2 (events 2 and 4)", n)
+			}
+			wantIDs(t, eventIDs(pendingOutbox(t, s)), []string{evs[2].ID, evs[4].ID, evs[6].ID})
+			if n, _ := s.RepublishLost(t.Context(), "webhooks", day(2), day(5), 100); n != 0 {
+				t.Errorf("second RepublishLost = %d, want 0 (they are unpublished now)", n)
+			}
+		})
+		t.Run("OKBoundedByLimit", func(t *testing.T) {
+			s := open(t).Store
+			insertEvents(t, s, newEvent(t), newEvent(t), newEvent(t))
+			all := pendingOutbox(t, s)
+			markPublished(t, s, day(3), all[0].Seq, all[1].Seq, all[2].Seq)
+			if n, err := s.RepublishLost(t.Context(), "webhooks", day(2), day(5), 2); err != nil || n != 2 {
+				t.Errorf("RepublishLost(limit 2) = %d, %v; want 2", n, err)
+			}
+			if n, err := s.RepublishLost(t.Context(), "webhooks", day(2), day(5), 0); err != nil || n != 0 {
+				t.Errorf("RepublishLost(limit 0) = %d, %v; want 0", n, err)
+			}
+		})
+	})
 	t.Run("PruneOutbox", func(t *testing.T) {
 		t.Run("OKBoundedByLimit", func(t *testing.T) {
 			s := open(t).Store

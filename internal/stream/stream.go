@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -215,4 +216,24 @@ func (c *Client) Full(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("stream: length: %w", err)
 	}
 	return n >= c.o.MaxLen, nil
+}
+
+// Oldest returns the time of the oldest entry still in the stream (its ID's
+// millisecond part, Redis's clock); ok is false when the stream is empty.
+// Every event published before it is gone from the stream: handled and
+// trimmed — or lost by Redis (see regcase.PipelineStore.RepublishLost).
+func (c *Client) Oldest(ctx context.Context) (t time.Time, ok bool, err error) {
+	msgs, err := c.rdb.XRangeN(ctx, c.o.Stream, "-", "+", 1).Result()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("stream: oldest entry: %w", err)
+	}
+	if len(msgs) == 0 {
+		return time.Time{}, false, nil
+	}
+	ms, _, _ := strings.Cut(msgs[0].ID, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("stream: entry id %q: %w", msgs[0].ID, err)
+	}
+	return time.UnixMilli(n), true, nil
 }
