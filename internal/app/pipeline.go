@@ -75,7 +75,7 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 	sender := &webhook.Sender{Client: webhookPolicy(c).Client(pc.WebhookTimeout), MaxResponseBytes: pc.WebhookMaxBody}
 	deliverer := &pipeline.Deliverer{Store: db, Svc: svc, Sender: sender, Log: log.With(slog.String("component", "webhooks")),
 		Metrics: b.metrics, MaxAttempts: pc.WebhookAttempts, BackoffBase: pc.BackoffBase, BackoffMax: pc.BackoffMax,
-		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: 500 * time.Millisecond, Now: time.Now}
+		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: min(500*time.Millisecond, max(20*time.Millisecond, pc.BackoffBase/4)), Now: time.Now}
 	fanout := &pipeline.Fanout{Store: db, Deliverer: deliverer, NewID: svc.NewID, Now: time.Now}
 	handlers := []pipeline.Handler{fanout}
 	sla := &pipeline.SLAScanner{Store: db, Svc: svc, Every: pc.SLAScanEvery, Batch: 200, Log: log.With(slog.String("component", "sla")),

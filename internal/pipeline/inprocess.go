@@ -74,7 +74,7 @@ func (p *InProcess) handle(ctx context.Context, h Handler, ev *regcase.Event) er
 	}
 	delete(p.failures, key)
 	p.Metrics.Events.WithLabelValues(h.Name(), "dead_lettered").Inc()
-	p.Log.Warn("event dead-lettered", slog.String("group", h.Name()), slog.String("event", ev.ID),
+	p.Log.Warn("event dead-lettered", slog.String("group", h.Name()), slog.String("event", ev.ID), slog.String("request_id", ev.RequestID),
 		slog.String("type", ev.Type), slog.Int("deliveries", n), slog.Any("error", err))
 	return nil
 }

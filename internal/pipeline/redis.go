@@ -139,6 +139,9 @@ func (c *Consumer) process(ctx context.Context, group string, m stream.Message) 
 		c.deadLetter(ctx, group, m, ev, reason, log)
 		return
 	}
+	// The request that caused the event correlates the worker's log lines
+	// with the API's (X-Request-ID, carried as the requestid extension).
+	log = log.With(slog.String("request_id", ev.RequestID))
 	if m.Deliveries > 1 {
 		c.Metrics.Events.WithLabelValues(group, "retried").Inc()
 	}
