@@ -21,7 +21,7 @@ import (
 )
 
 func webhookPolicy(c *config.Config) webhook.Policy {
-	return webhook.Policy{Allow: c.Pipeline.WebhookAllow, RequireHTTPS: c.Env == "production"}
+	return webhook.Policy{Allow: c.Pipeline.WebhookAllow, RequireHTTPS: c.Pipeline.WebhookHTTPS}
 }
 
 // instanceName names this process among replicas (lease holder, consumer).

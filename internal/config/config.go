@@ -75,6 +75,7 @@ type Pipeline struct {
 	BackoffBase       time.Duration
 	BackoffMax        time.Duration
 	WebhookAllow      []*net.IPNet // private/loopback networks receivers may live in
+	WebhookHTTPS      bool         // only https receiver URLs (default in production)
 	WebhookMaxBody    int64        // bytes of a receiver's answer read
 	WebhookConcurrent int
 	SLAScanEvery      time.Duration
@@ -313,14 +314,20 @@ func Load(get Getenv, command string) (*Config, error) {
 		}
 	}
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	r.pipeline(&c.Pipeline)
+	r.pipeline(&c.Pipeline, prod)
 	if r.err != nil {
 		return nil, r.err
 	}
 	return c, nil
 }
 
-func (r *reader) pipeline(p *Pipeline) {
+func (r *reader) pipeline(p *Pipeline, prod bool) {
+	switch v := r.str("REGCASE_WEBHOOK_REQUIRE_HTTPS", strconv.FormatBool(prod)); v {
+	case "true", "false":
+		p.WebhookHTTPS = v == "true"
+	default:
+		r.fail("REGCASE_WEBHOOK_REQUIRE_HTTPS", "%q is not true or false", v)
+	}
 	p.RelayEvery = r.duration("REGCASE_RELAY_INTERVAL", 50*time.Millisecond)
 	p.RelayBatch = r.integer("REGCASE_RELAY_BATCH", 500, 1, 10_000)
 	p.OutboxRetention = r.duration("REGCASE_OUTBOX_RETENTION", 7*24*time.Hour)

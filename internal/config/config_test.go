@@ -39,6 +39,7 @@ func TestLoadErrors(t *testing.T) {
 		{"ErrProdNeedsDataKey", map[string]string{"REGCASE_ENV": "production", "DATABASE_URL": "postgres://a@b/c"}, "api", "REGCASE_DATA_KEY"},
 		{"ErrWorkerNeedsSigningKey", map[string]string{"REGCASE_ENV": "production", "DATABASE_URL": "postgres://a@b/c", "REGCASE_DATA_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "worker", "REGCASE_AUDIT_SIGNING_KEY"},
 		{"ErrWorkerNeedsDataKey", map[string]string{"REGCASE_ENV": "production", "DATABASE_URL": "postgres://a@b/c"}, "worker", "REGCASE_DATA_KEY"},
+		{"ErrRequireHTTPS", map[string]string{"REGCASE_WEBHOOK_REQUIRE_HTTPS": "yes"}, "worker", "REGCASE_WEBHOOK_REQUIRE_HTTPS"},
 		{"ErrBreachPolicy", map[string]string{"REGCASE_SLA_BREACH_POLICY": "panic"}, "worker", "REGCASE_SLA_BREACH_POLICY"},
 		{"ErrWebhookAllow", map[string]string{"REGCASE_WEBHOOK_ALLOW_NETS": "10.0.0.1"}, "worker", "REGCASE_WEBHOOK_ALLOW_NETS"},
 		{"ErrDatabaseScheme", map[string]string{"DATABASE_URL": "mysql://x"}, "api", "DATABASE_URL"},

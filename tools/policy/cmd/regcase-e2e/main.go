@@ -17,8 +17,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -178,6 +181,7 @@ func smoke(args []string) int {
 	worker := fs.String("worker", env("E2E_WORKER_URL", "http://worker:9090"), "worker base URL (empty: skip)")
 	proxy := fs.String("proxy", env("E2E_PROXY_URL", "https://proxy:8443"), "proxy base URL (empty: skip)")
 	admin := fs.String("token", env("E2E_TOKEN", ""), "admin API token")
+	hookListen := fs.String("webhook-listen", env("E2E_WEBHOOK_LISTEN", ""), "listen here as a webhook receiver (e.g. :8099; empty: skip)")
 	_ = fs.Parse(args)
 	c := newClient(true)
 	s := &suite{}
@@ -346,6 +350,9 @@ func smoke(args []string) int {
 		fmt.Println("SKIP officer flows: no E2E_TOKEN")
 	} else {
 		officerFlows(c, s, base, *admin, run, sub.ID)
+		if *worker != "" && *hookListen != "" {
+			webhookFlow(c, s, *api, *worker, *hookListen, *admin, run)
+		}
 	}
 
 	r, err = c.do("GET", *api+"/metrics", "", nil, nil)
@@ -676,4 +683,134 @@ func populate(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhooks: the whole event pipeline of the stack (api → outbox → relay → Redis stream → worker
+// fan-out → signed POST), with this process as the receiver on the app network.
+
+type delivery struct {
+	id, ts, sig string
+	body        []byte
+}
+
+func webhookFlow(c *client, s *suite, api, worker, listen, admin, run string) {
+	// The address the worker reaches us at: the source address of a route to it.
+	u := strings.TrimPrefix(strings.TrimPrefix(worker, "http://"), "https://")
+	conn, err := net.Dial("udp", u)
+	if !s.check("webhook receiver: find our address on the worker's network", err) {
+		return
+	}
+	self := conn.LocalAddr().(*net.UDPAddr).IP.String()
+	conn.Close()
+	ln, err := net.Listen("tcp", listen)
+	if !s.check("webhook receiver listens on "+listen, err) {
+		return
+	}
+	got := make(chan delivery, 64)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		got <- delivery{id: r.Header.Get("webhook-id"), ts: r.Header.Get("webhook-timestamp"), sig: r.Header.Get("webhook-signature"), body: b}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	url := "http://" + net.JoinHostPort(self, port) + "/hooks/e2e-" + run
+
+	var hook struct{ ID, Secret string }
+	r, err := c.do("POST", api+"/v1/webhooks", admin, map[string]any{"url": url, "event_types": []string{"gov.regcase.case.*"}}, nil)
+	if !s.check("admin subscribes a webhook (201, whsec_ secret shown once)", func() error {
+		if err := expect(r, err, 201); err != nil {
+			return err
+		}
+		if err := r.json(&hook); err != nil || hook.ID == "" || !strings.HasPrefix(hook.Secret, "whsec_") {
+			return fmt.Errorf("body %s", r.body)
+		}
+		return nil
+	}()) {
+		return
+	}
+	// An admin may not open cases: mint a supervisor for it.
+	var tok struct{ Token string }
+	r, err = c.do("POST", api+"/v1/tokens", admin, map[string]any{"name": "e2e-hook-" + run, "role": "supervisor"}, nil)
+	if !s.check("admin mints a supervisor token for the webhook check", func() error {
+		if err := expect(r, err, 201); err != nil {
+			return err
+		}
+		return r.json(&tok)
+	}()) {
+		return
+	}
+	var kase struct{ ID string }
+	r, err = c.do("POST", api+"/v1/cases", tok.Token, map[string]any{"title": "Webhook check " + run,
+		"subject": map[string]any{"name": "E2E Hooks " + run}, "category": "environment"}, nil)
+	if !s.check("supervisor opens a case", func() error {
+		if err := expect(r, err, 201); err != nil {
+			return err
+		}
+		return r.json(&kase)
+	}()) {
+		return
+	}
+	start := time.Now()
+	var d delivery
+	var ev struct {
+		ID, Type, Subject, SpecVersion string
+	}
+	ok := s.check("the case.opened event reaches the receiver through Redis and the worker (< 30 s)", func() error {
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case d = <-got:
+				if err := json.Unmarshal(d.body, &ev); err != nil {
+					return fmt.Errorf("not JSON: %s", d.body)
+				}
+				if ev.Subject == "cases/"+kase.ID && ev.Type == "gov.regcase.case.opened" {
+					return nil
+				}
+			case <-deadline:
+				return errors.New("no delivery within 30 s")
+			}
+		}
+	}())
+	if !ok {
+		return
+	}
+	fmt.Printf("     delivered %d ms after the case was opened\n", time.Since(start).Milliseconds())
+	s.check("delivery is CloudEvents 1.0 with webhook-id = event id", func() error {
+		if ev.SpecVersion != "1.0" || ev.ID == "" || ev.ID != d.id {
+			return fmt.Errorf("specversion %q id %q webhook-id %q", ev.SpecVersion, ev.ID, d.id)
+		}
+		return nil
+	}())
+	s.check("webhook-signature verifies (Standard Webhooks: HMAC-SHA256 of id.timestamp.body)", func() error {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(hook.Secret, "whsec_"))
+		if err != nil {
+			return err
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(d.id + "." + d.ts + "."))
+		m.Write(d.body)
+		want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+		for _, sig := range strings.Fields(d.sig) {
+			if hmac.Equal([]byte(sig), []byte(want)) {
+				return nil
+			}
+		}
+		return fmt.Errorf("signature %q does not match", d.sig)
+	}())
+	time.Sleep(500 * time.Millisecond) // the worker records the attempt after our answer
+	r, err = c.do("GET", api+"/v1/webhooks/"+hook.ID+"/deliveries?status=delivered", admin, nil, nil)
+	s.check("delivery history lists it as delivered", func() error {
+		if err := expect(r, err, 200); err != nil {
+			return err
+		}
+		if !bytes.Contains(r.body, []byte(ev.ID)) {
+			return fmt.Errorf("event %s not in %s", ev.ID, r.body)
+		}
+		return nil
+	}())
+	r, err = c.do("DELETE", api+"/v1/webhooks/"+hook.ID, admin, nil, nil)
+	s.check("admin deletes the subscription (204)", expect(r, err, 204))
 }
