@@ -222,3 +222,78 @@ func TestDeliveryRetriesThenDies(t *testing.T) {
 		t.Fatalf("after redelivery the receiver got %v, want the event once", got)
 	}
 }
+
+// recorder is a Publisher that keeps what it was given, failing now and
+// then after "publishing" (a crash between publish and mark).
+type recorder struct {
+	mu    sync.Mutex
+	ids   []string
+	calls int
+}
+
+func (r *recorder) Publish(_ context.Context, evs []*regcase.OutboxEvent) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	for _, e := range evs {
+		r.ids = append(r.ids, e.ID)
+	}
+	if r.calls%3 == 0 {
+		return 0, errors.New("connection reset after XADD")
+	}
+	return len(evs), nil
+}
+
+// TestRelayKeepsOutboxOrder: the relay publishes in outbox order across
+// batches; a batch whose publication failed after the broker took it is
+// published again (at least once), never skipped, and order holds among
+// first publications.
+func TestRelayKeepsOutboxOrder(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 20 {
+		if _, _, err := f.svc.CreateToken(ctx, regcase.SystemActor("test"), "t"+f.svc.NewID()[28:], regcase.RoleAuditor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := f.store.PendingOutbox(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	r := &pipeline.Relay{Store: f.store, Pub: rec, Holder: "test", Batch: 4, Every: 5 * time.Millisecond, LeaseTTL: time.Second,
+		Log: f.log, Metrics: f.metrics, Now: time.Now}
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if left, _ := f.store.PendingOutbox(ctx, 1); len(left) == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var first []string
+	seen := map[string]bool{}
+	for _, id := range rec.ids {
+		if !seen[id] {
+			seen[id] = true
+			first = append(first, id)
+		}
+	}
+	if len(first) != len(want) {
+		t.Fatalf("published %d distinct events, want %d", len(first), len(want))
+	}
+	for i, e := range want {
+		if first[i] != e.ID {
+			t.Fatalf("publication %d is %s, want %s (outbox order)", i, first[i], e.ID)
+		}
+	}
+	if len(rec.ids) == len(want) {
+		t.Errorf("no batch was published twice; the failure injection did not bite")
+	}
+}
