@@ -72,11 +72,17 @@ func (b *background) redisReady(ctx context.Context) error {
 func (b *background) run(ctx context.Context, drain time.Duration) {
 	c, log, svc, db := b.p.cfg, b.p.log, b.p.svc, b.p.db
 	pc := c.Pipeline
+	// Handlers and deliverers leave two connections of the pool to the
+	// relay, the SLA scan and the checkpointer (see pipeline.Gate).
+	var gate pipeline.Gate
+	if !c.IsSQLite() {
+		gate = pipeline.NewGate(max(1, c.DBMaxConns-2))
+	}
 	sender := &webhook.Sender{Client: webhookPolicy(c).Client(pc.WebhookTimeout), MaxResponseBytes: pc.WebhookMaxBody}
 	deliverer := &pipeline.Deliverer{Store: db, Svc: svc, Sender: sender, Log: log.With(slog.String("component", "webhooks")),
 		Metrics: b.metrics, MaxAttempts: pc.WebhookAttempts, BackoffBase: pc.BackoffBase, BackoffMax: pc.BackoffMax,
-		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: min(500*time.Millisecond, max(20*time.Millisecond, pc.BackoffBase/4)), Now: time.Now}
-	fanout := &pipeline.Fanout{Store: db, Deliverer: deliverer, NewID: svc.NewID, Now: time.Now}
+		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: min(500*time.Millisecond, max(20*time.Millisecond, pc.BackoffBase/4)), Now: time.Now, Gate: gate}
+	fanout := &pipeline.Fanout{Store: db, Deliverer: deliverer, NewID: svc.NewID, Now: time.Now, Gate: gate}
 	handlers := []pipeline.Handler{fanout}
 	sla := &pipeline.SLAScanner{Store: db, Svc: svc, Every: pc.SLAScanEvery, Batch: 200, Log: log.With(slog.String("component", "sla")),
 		Metrics: b.metrics, Now: time.Now}

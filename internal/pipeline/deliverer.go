@@ -36,6 +36,7 @@ type Deliverer struct {
 	Concurrency int
 	PollEvery   time.Duration
 	Now         func() time.Time
+	Gate        Gate // bounds database use (nil: no bound)
 
 	once  sync.Once
 	queue chan *regcase.Delivery
@@ -104,7 +105,11 @@ func (d *Deliverer) Run(ctx context.Context) {
 			if free < d.Concurrency {
 				continue
 			}
-			ds, err := d.Store.ClaimDeliveries(ctx, d.Now(), d.Lease, free)
+			var ds []*regcase.Delivery
+			err := d.Gate.Do(ctx, func() (err error) {
+				ds, err = d.Store.ClaimDeliveries(ctx, d.Now(), d.Lease, free)
+				return err
+			})
 			if errs.report(err) {
 				continue
 			}
@@ -202,7 +207,7 @@ func (d *Deliverer) attempt(ctx context.Context, del *regcase.Delivery) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := d.Store.RecordAttempt(rctx, del, a); err != nil {
+	if err := d.Gate.Do(rctx, func() error { return d.Store.RecordAttempt(rctx, del, a) }); err != nil {
 		d.Metrics.Events.WithLabelValues(DeliveryGroup, "failed").Inc()
 		d.Log.Error("could not record a webhook attempt; it will be retried after its lease",
 			slog.String("delivery", del.ID), slog.Any("error", err))

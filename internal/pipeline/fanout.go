@@ -29,6 +29,7 @@ type Fanout struct {
 	Deliverer *Deliverer
 	NewID     func() string
 	Now       func() time.Time
+	Gate      Gate // bounds database use (nil: no bound)
 }
 
 // Name implements Handler.
@@ -41,32 +42,34 @@ func (f *Fanout) Handle(ctx context.Context, ev *regcase.Event) error {
 		return err
 	}
 	var created []*regcase.Delivery
-	err = f.Store.InTx(ctx, func(tx regcase.Tx) error {
-		created = created[:0]
-		now := f.Now()
-		first, err := tx.MarkProcessed(ctx, WebhooksGroup, ev.ID, now)
-		if err != nil || !first {
-			return err
-		}
-		hooks, err := tx.ActiveWebhooks(ctx)
-		if err != nil {
-			return err
-		}
-		for _, w := range hooks {
-			if !w.Matches(ev.Type) {
-				continue
-			}
-			d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: body,
-				Status: regcase.DeliveryPending, NextAttemptAt: now.Add(f.Deliverer.Lease), CreatedAt: now}
-			if err := tx.InsertDelivery(ctx, d); err != nil {
-				if regcase.ErrorCodeOf(err) == regcase.EConflict {
-					continue
-				}
+	err = f.Gate.Do(ctx, func() error {
+		return f.Store.InTx(ctx, func(tx regcase.Tx) error {
+			created = created[:0]
+			now := f.Now()
+			first, err := tx.MarkProcessed(ctx, WebhooksGroup, ev.ID, now)
+			if err != nil || !first {
 				return err
 			}
-			created = append(created, d)
-		}
-		return nil
+			hooks, err := tx.ActiveWebhooks(ctx)
+			if err != nil {
+				return err
+			}
+			for _, w := range hooks {
+				if !w.Matches(ev.Type) {
+					continue
+				}
+				d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: body,
+					Status: regcase.DeliveryPending, NextAttemptAt: now.Add(f.Deliverer.Lease), CreatedAt: now}
+				if err := tx.InsertDelivery(ctx, d); err != nil {
+					if regcase.ErrorCodeOf(err) == regcase.EConflict {
+						continue
+					}
+					return err
+				}
+				created = append(created, d)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return err
