@@ -15,6 +15,14 @@ type Handler interface {
 	Handle(ctx context.Context, ev *regcase.Event) error
 }
 
+// BatchHandler is a Handler that can apply many events in one transaction
+// (all or none); consumers use it for first deliveries and fall back to
+// Handle per event when a batch fails.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, evs []*regcase.Event) error
+}
+
 // WebhooksGroup is the handler (and consumer group) that fans events out to
 // webhook subscriptions.
 const WebhooksGroup = "webhooks"
@@ -37,36 +45,55 @@ func (f *Fanout) Name() string { return WebhooksGroup }
 
 // Handle implements Handler.
 func (f *Fanout) Handle(ctx context.Context, ev *regcase.Event) error {
-	body, err := ev.CloudEvent()
-	if err != nil {
-		return err
+	return f.HandleBatch(ctx, []*regcase.Event{ev})
+}
+
+// HandleBatch implements BatchHandler: every event of evs in one
+// transaction (one commit instead of one per event).
+func (f *Fanout) HandleBatch(ctx context.Context, evs []*regcase.Event) error {
+	bodies := make([][]byte, len(evs))
+	for i, ev := range evs {
+		b, err := ev.CloudEvent()
+		if err != nil {
+			return err
+		}
+		bodies[i] = b
 	}
 	var created []*regcase.Delivery
-	err = f.Gate.Do(ctx, func() error {
+	err := f.Gate.Do(ctx, func() error {
 		return f.Store.InTx(ctx, func(tx regcase.Tx) error {
 			created = created[:0]
 			now := f.Now()
-			first, err := tx.MarkProcessed(ctx, WebhooksGroup, ev.ID, now)
-			if err != nil || !first {
-				return err
-			}
-			hooks, err := tx.ActiveWebhooks(ctx)
-			if err != nil {
-				return err
-			}
-			for _, w := range hooks {
-				if !w.Matches(ev.Type) {
-					continue
-				}
-				d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: body,
-					Status: regcase.DeliveryPending, NextAttemptAt: now.Add(f.Deliverer.Lease), CreatedAt: now}
-				if err := tx.InsertDelivery(ctx, d); err != nil {
-					if regcase.ErrorCodeOf(err) == regcase.EConflict {
-						continue
-					}
+			var hooks []*regcase.Webhook
+			loaded := false
+			for i, ev := range evs {
+				first, err := tx.MarkProcessed(ctx, WebhooksGroup, ev.ID, now)
+				if err != nil {
 					return err
 				}
-				created = append(created, d)
+				if !first {
+					continue
+				}
+				if !loaded {
+					if hooks, err = tx.ActiveWebhooks(ctx); err != nil {
+						return err
+					}
+					loaded = true
+				}
+				for _, w := range hooks {
+					if !w.Matches(ev.Type) {
+						continue
+					}
+					d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: bodies[i],
+						Status: regcase.DeliveryPending, NextAttemptAt: now.Add(f.Deliverer.Lease), CreatedAt: now}
+					if err := tx.InsertDelivery(ctx, d); err != nil {
+						if regcase.ErrorCodeOf(err) == regcase.EConflict {
+							continue
+						}
+						return err
+					}
+					created = append(created, d)
+				}
 			}
 			return nil
 		})

@@ -30,6 +30,9 @@ type InProcess struct {
 
 // Publish implements Publisher.
 func (p *InProcess) Publish(ctx context.Context, evs []*regcase.OutboxEvent) (int, error) {
+	if p.batch(ctx, evs) {
+		return len(evs), nil
+	}
 	for i, oe := range evs {
 		for _, h := range p.Handlers {
 			if err := p.handle(ctx, h, &oe.Event); err != nil {
@@ -38,6 +41,41 @@ func (p *InProcess) Publish(ctx context.Context, evs []*regcase.OutboxEvent) (in
 		}
 	}
 	return len(evs), nil
+}
+
+// batch runs every handler on the whole batch in one transaction each when
+// they all can and no event of the batch has failed before; false means
+// "do it event by event" (which also does the failure accounting).
+func (p *InProcess) batch(ctx context.Context, evs []*regcase.OutboxEvent) bool {
+	if len(evs) < 2 {
+		return false
+	}
+	p.mu.Lock()
+	failing := len(p.failures) > 0
+	p.mu.Unlock()
+	if failing {
+		return false
+	}
+	list := make([]*regcase.Event, len(evs))
+	for i, oe := range evs {
+		list[i] = &oe.Event
+	}
+	for _, h := range p.Handlers {
+		bh, ok := h.(BatchHandler)
+		if !ok {
+			return false
+		}
+		start := time.Now()
+		if err := bh.HandleBatch(ctx, list); err != nil {
+			return false // handlers dedupe: the ones done are skipped one by one
+		}
+		per := time.Since(start).Seconds() / float64(len(list))
+		for range list {
+			p.Metrics.HandleSeconds.WithLabelValues(h.Name()).Observe(per)
+		}
+		p.Metrics.Events.WithLabelValues(h.Name(), "handled").Add(float64(len(list)))
+	}
+	return true
 }
 
 func (p *InProcess) handle(ctx context.Context, h Handler, ev *regcase.Event) error {

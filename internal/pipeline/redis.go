@@ -113,6 +113,23 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) {
 			sleepCtx(ctx, time.Second)
 			continue
 		}
+		if bh, ok := c.Handler.(BatchHandler); ok && len(msgs) > 1 {
+			// One transaction for the whole read (it holds as many slots).
+			for range msgs {
+				sem <- struct{}{}
+			}
+			wg.Add(1)
+			go func() {
+				defer func() {
+					for range msgs {
+						<-sem
+					}
+					wg.Done()
+				}()
+				c.processBatch(hctx, group, bh, msgs)
+			}()
+			continue
+		}
 		for _, m := range msgs {
 			dispatch(m)
 		}
@@ -124,6 +141,47 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) {
 	case <-time.After(drain):
 		cancelHandlers()
 		<-done
+	}
+}
+
+// processBatch handles first deliveries in one transaction and acknowledges
+// them together; if the batch fails, each message is handled on its own so
+// that one bad event cannot hold the others back.
+func (c *Consumer) processBatch(ctx context.Context, group string, bh BatchHandler, msgs []stream.Message) {
+	var evs []*regcase.Event
+	var ok []stream.Message
+	for _, m := range msgs {
+		ev, err := regcase.ParseCloudEvent(m.Body)
+		if err != nil || m.Deliveries > 1 {
+			c.process(ctx, group, m)
+			continue
+		}
+		evs, ok = append(evs, ev), append(ok, m)
+	}
+	if len(evs) == 0 {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.HandleTimeout)
+	start := time.Now()
+	err := bh.HandleBatch(hctx, evs)
+	cancel()
+	if err != nil {
+		c.Log.Warn("batch handling failed; handling its events one by one", slog.String("group", group),
+			slog.Int("events", len(evs)), slog.Any("error", err))
+		for _, m := range ok {
+			c.process(ctx, group, m)
+		}
+		return
+	}
+	per := time.Since(start).Seconds() / float64(len(evs))
+	ids := make([]string, len(ok))
+	for i, m := range ok {
+		ids[i] = m.StreamID
+		c.Metrics.HandleSeconds.WithLabelValues(group).Observe(per)
+	}
+	c.Metrics.Events.WithLabelValues(group, "handled").Add(float64(len(ok)))
+	if err := c.Client.Ack(context.WithoutCancel(ctx), group, ids...); err != nil {
+		c.Log.Warn("ack failed; the events will be redelivered and skipped", slog.String("group", group), slog.Any("error", err))
 	}
 }
 
