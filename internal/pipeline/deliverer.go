@@ -38,9 +38,10 @@ type Deliverer struct {
 	Now         func() time.Time
 	Gate        Gate // bounds database use (nil: no bound)
 
-	once  sync.Once
-	queue chan *regcase.Delivery
-	hooks sync.Map // webhook id → *hookEntry
+	once    sync.Once
+	queue   chan *regcase.Delivery
+	results chan outcome
+	hooks   sync.Map // webhook id → *hookEntry
 }
 
 type hookEntry struct {
@@ -52,19 +53,32 @@ type hookEntry struct {
 func (d *Deliverer) init() {
 	d.once.Do(func() {
 		d.queue = make(chan *regcase.Delivery, d.Concurrency*4)
+		d.results = make(chan outcome, d.Concurrency*4)
 	})
 }
 
-// Offer hands freshly claimed deliveries to the senders; what does not fit
-// in the queue is released for the next poll rather than waiting out its
-// lease.
+// Offer hands freshly claimed deliveries to the senders, waiting up to a
+// couple of seconds for room (backpressure on the handlers: fresh
+// deliveries must not overtake the ones already waiting); what still does
+// not fit is released for the next poll rather than waiting out its lease.
 func (d *Deliverer) Offer(ctx context.Context, ds []*regcase.Delivery) {
 	d.init()
 	var rest []string
+	wait := time.NewTimer(2 * time.Second)
+	defer wait.Stop()
+	expired := false
 	for _, del := range ds {
+		if expired {
+			rest = append(rest, del.ID)
+			continue
+		}
 		select {
 		case d.queue <- del:
-		default:
+		case <-wait.C:
+			expired = true
+			rest = append(rest, del.ID)
+		case <-ctx.Done():
+			expired = true
 			rest = append(rest, del.ID)
 		}
 	}
@@ -79,6 +93,8 @@ func (d *Deliverer) Offer(ctx context.Context, ds []*regcase.Delivery) {
 // releases the queued ones.
 func (d *Deliverer) Run(ctx context.Context) {
 	d.init()
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); d.record() }()
 	var wg sync.WaitGroup
 	for range d.Concurrency {
 		wg.Add(1)
@@ -121,6 +137,8 @@ func (d *Deliverer) Run(ctx context.Context) {
 		break
 	}
 	wg.Wait()
+	close(d.results) // the senders are done: flush the last attempts
+	<-recorded
 	var ids []string
 	for {
 		select {
@@ -205,19 +223,56 @@ func (d *Deliverer) attempt(ctx context.Context, del *regcase.Delivery) {
 	if res.StatusCode != 0 || res.Err != nil {
 		d.Metrics.DeliveryStatus.WithLabelValues(statusClass(res.StatusCode)).Inc()
 	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := d.Gate.Do(rctx, func() error { return d.Store.RecordAttempt(rctx, del, a) }); err != nil {
-		d.Metrics.Events.WithLabelValues(DeliveryGroup, "failed").Inc()
-		d.Log.Error("could not record a webhook attempt; it will be retried after its lease",
-			slog.String("delivery", del.ID), slog.Any("error", err))
-		return
-	}
-	d.Metrics.Events.WithLabelValues(DeliveryGroup, result).Inc()
-	if result == "dead_lettered" {
-		d.Log.Warn("webhook delivery dead after its last attempt", slog.String("delivery", del.ID),
-			slog.String("webhook", del.WebhookID), slog.String("event", del.EventID), slog.Int("attempts", del.Attempts),
-			slog.String("error", del.LastError))
+	d.results <- outcome{rec: regcase.AttemptRecord{Delivery: del, Attempt: a}, result: result}
+}
+
+// outcome is an attempt waiting to be recorded.
+type outcome struct {
+	rec    regcase.AttemptRecord
+	result string
+}
+
+// record writes attempts in batches: whatever arrived while the previous
+// write ran goes in the next (one round trip, one transaction). It returns
+// when results is closed and drained.
+func (d *Deliverer) record() {
+	batch := make([]outcome, 0, 128)
+	for o := range d.results {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-d.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		recs := make([]regcase.AttemptRecord, len(batch))
+		for i, o := range batch {
+			recs[i] = o.rec
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := d.Gate.Do(ctx, func() error { return d.Store.RecordAttempts(ctx, recs) })
+		cancel()
+		if err != nil {
+			d.Metrics.Events.WithLabelValues(DeliveryGroup, "failed").Add(float64(len(batch)))
+			d.Log.Error("could not record webhook attempts; they will be retried after their lease",
+				slog.Int("attempts", len(batch)), slog.Any("error", err))
+			continue
+		}
+		for _, o := range batch {
+			d.Metrics.Events.WithLabelValues(DeliveryGroup, o.result).Inc()
+			if o.result == "dead_lettered" {
+				del := o.rec.Delivery
+				d.Log.Warn("webhook delivery dead after its last attempt", slog.String("delivery", del.ID),
+					slog.String("webhook", del.WebhookID), slog.String("event", del.EventID), slog.Int("attempts", del.Attempts),
+					slog.String("error", del.LastError))
+			}
+		}
 	}
 }
 

@@ -225,7 +225,37 @@ func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase
 	if a.DeliveryID != d.ID {
 		return regcase.Errorf(regcase.EInvalid, "attempt of delivery %s recorded on delivery %s", a.DeliveryID, d.ID)
 	}
-	err := db.pool.QueryRow(ctx, `
+	err := db.pool.QueryRow(ctx, recordAttemptSQL, recordAttemptArgs(d, a)...).Scan(&a.ID)
+	return translate(err, "record attempt", "delivery")
+}
+
+// RecordAttempts sends every attempt's statement in one pgx batch: one
+// round trip, one implicit transaction.
+func (db *DB) RecordAttempts(ctx context.Context, recs []regcase.AttemptRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, r := range recs {
+		if r.Attempt.DeliveryID == "" {
+			r.Attempt.DeliveryID = r.Delivery.ID
+		}
+		if r.Attempt.DeliveryID != r.Delivery.ID {
+			return regcase.Errorf(regcase.EInvalid, "attempt of delivery %s recorded on delivery %s", r.Attempt.DeliveryID, r.Delivery.ID)
+		}
+		b.Queue(recordAttemptSQL, recordAttemptArgs(r.Delivery, r.Attempt)...)
+	}
+	br := db.pool.SendBatch(ctx, b)
+	for _, r := range recs {
+		if err := br.QueryRow().Scan(&r.Attempt.ID); err != nil {
+			_ = br.Close()
+			return translate(err, "record attempts", "delivery")
+		}
+	}
+	return translate(br.Close(), "record attempts", "delivery")
+}
+
+const recordAttemptSQL = `
 		WITH a AS (
 			INSERT INTO webhook_attempts (delivery_id, at, duration, status_code, error)
 			VALUES ($1, $2, $3, $4, $5) RETURNING id
@@ -234,11 +264,11 @@ func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase
 				last_attempt_at = $9, last_status = $10, last_error = $11, delivered_at = $12
 			WHERE id = $1 AND status <> 'delivered'
 		)
-		SELECT id FROM a`,
-		d.ID, a.At, a.Duration.Microseconds(), a.StatusCode, a.Error,
-		string(d.Status), d.Attempts, d.NextAttemptAt, d.LastAttemptAt, d.LastStatus, d.LastError, d.DeliveredAt,
-	).Scan(&a.ID)
-	return translate(err, "record attempt", "delivery")
+		SELECT id FROM a`
+
+func recordAttemptArgs(d *regcase.Delivery, a *regcase.DeliveryAttempt) []any {
+	return []any{d.ID, a.At, a.Duration.Microseconds(), a.StatusCode, a.Error,
+		string(d.Status), d.Attempts, d.NextAttemptAt, d.LastAttemptAt, d.LastStatus, d.LastError, d.DeliveredAt}
 }
 
 // ReleaseDeliveries sets NextAttemptAt = now on the given deliveries that

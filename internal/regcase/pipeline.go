@@ -75,6 +75,12 @@ type DeliveryAttempt struct {
 	Error      string // "" on success
 }
 
+// AttemptRecord is one attempt with the delivery state it leads to.
+type AttemptRecord struct {
+	Delivery *Delivery
+	Attempt  *DeliveryAttempt
+}
+
 // DeadEvent is an event a handler gave up on after its delivery limit.
 type DeadEvent struct {
 	ID         int64 // set by the store
@@ -145,6 +151,9 @@ type PipelineStore interface {
 	// changed back (the write is skipped, nil returned) — two late workers
 	// cannot undo a success.
 	RecordAttempt(ctx context.Context, d *Delivery, a *DeliveryAttempt) error
+	// RecordAttempts is RecordAttempt for many deliveries at once, in one
+	// round trip where the engine allows (one transaction: all or none).
+	RecordAttempts(ctx context.Context, recs []AttemptRecord) error
 	// ReleaseDeliveries sets NextAttemptAt = now for the given pending
 	// deliveries (a worker handing back claims it will not finish).
 	ReleaseDeliveries(ctx context.Context, ids []string, now time.Time) error

@@ -307,3 +307,35 @@ func testConcurrentClaims(t *testing.T, open opener) {
 		t.Errorf("%d deliveries claimable after the workers stopped", len(got))
 	}
 }
+
+func testRecordAttempts(t *testing.T, open opener) {
+	s := open(t).Store
+	w := newWebhook(t)
+	insertWebhooks(t, s, w)
+	d1, d2 := newDelivery(t, w.ID), newDelivery(t, w.ID)
+	insertDeliveries(t, s, d1, d2)
+	at := day(1)
+	d1.Status, d1.Attempts, d1.LastAttemptAt, d1.LastStatus, d1.DeliveredAt = regcase.DeliveryDelivered, 1, &at, 204, &at
+	d2.Status, d2.Attempts, d2.LastAttemptAt, d2.LastStatus, d2.LastError = regcase.DeliveryPending, 1, &at, 503, "HTTP 503"
+	d2.NextAttemptAt = day(2)
+	a1 := &regcase.DeliveryAttempt{At: at, Duration: 3 * time.Millisecond, StatusCode: 204}
+	a2 := &regcase.DeliveryAttempt{At: at, Duration: 5 * time.Millisecond, StatusCode: 503, Error: "HTTP 503"}
+	if err := s.RecordAttempts(t.Context(), []regcase.AttemptRecord{{Delivery: d1, Attempt: a1}, {Delivery: d2, Attempt: a2}}); err != nil {
+		t.Fatalf("RecordAttempts: %v", err)
+	}
+	if a1.ID == 0 || a2.ID == 0 || a1.ID == a2.ID {
+		t.Errorf("attempt IDs %d, %d: want two distinct IDs set", a1.ID, a2.ID)
+	}
+	if got := getDelivery(t, s, d1.ID); got.Status != regcase.DeliveryDelivered || got.Attempts != 1 || got.LastStatus != 204 {
+		t.Errorf("d1 after RecordAttempts: %+v", got)
+	}
+	if got := getDelivery(t, s, d2.ID); got.Status != regcase.DeliveryPending || got.LastError != "HTTP 503" || !got.NextAttemptAt.Equal(day(2)) {
+		t.Errorf("d2 after RecordAttempts: %+v", got)
+	}
+	if n := len(listAttempts(t, s, d2.ID)); n != 1 {
+		t.Errorf("d2 has %d attempts, want 1", n)
+	}
+	if err := s.RecordAttempts(t.Context(), nil); err != nil {
+		t.Errorf("RecordAttempts(nil): %v", err)
+	}
+}

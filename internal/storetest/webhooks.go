@@ -316,6 +316,7 @@ func testDeliveries(t *testing.T, open opener) {
 	})
 	t.Run("Lifecycle", func(t *testing.T) { testDeliveryLifecycle(t, open) })
 	t.Run("RecordAttempt", func(t *testing.T) { testRecordAttempt(t, open) })
+	t.Run("RecordAttempts", func(t *testing.T) { testRecordAttempts(t, open) })
 	t.Run("ReleaseDeliveries", func(t *testing.T) { testReleaseDeliveries(t, open) })
 	t.Run("RedeliverDelivery", func(t *testing.T) { testRedeliver(t, open) })
 	t.Run("ListDeliveries", func(t *testing.T) { testListDeliveries(t, open) })
