@@ -282,11 +282,15 @@ func (s *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// LostWindow is how far back the relay looks for events Redis lost, and
-// lostMargin keeps clock skew between Redis and us from mattering.
+// LostWindow is how far back the relay leader looks for events Redis lost
+// when it starts; afterwards each round looks only at what was published
+// since the previous round (with lostOverlap of overlap), so the check costs
+// what the traffic of a minute costs, not a day's. lostMargin keeps clock
+// skew between Redis and us from mattering.
 const (
-	LostWindow = 24 * time.Hour
-	lostMargin = time.Minute
+	LostWindow  = time.Hour
+	lostOverlap = 5 * time.Minute
+	lostMargin  = time.Minute
 )
 
 // StreamMaintenance trims acknowledged entries, puts events Redis lost back
@@ -300,6 +304,7 @@ const (
 // flush). It is published again; handlers dedupe, so a false positive
 // costs one redelivery.
 func StreamMaintenance(cl *stream.Client, store regcase.PipelineStore, groups []string, log *slog.Logger, metrics *Metrics) func(context.Context) {
+	var checked time.Time // the end of the window the previous round covered
 	return func(ctx context.Context) {
 		if _, err := cl.Trim(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("stream trim failed", slog.Any("error", err))
@@ -313,8 +318,14 @@ func StreamMaintenance(cl *stream.Client, store regcase.PipelineStore, groups []
 				before = oldest
 			}
 			before = before.Add(-lostMargin)
+			after := before.Add(-LostWindow)
+			if !checked.IsZero() && checked.Add(-lostOverlap).After(after) {
+				after = checked.Add(-lostOverlap)
+			}
+			failed := false
 			for _, g := range groups {
-				n, err := store.RepublishLost(ctx, g, before.Add(-LostWindow), before, 10_000)
+				n, err := store.RepublishLost(ctx, g, after, before, 10_000)
+				failed = failed || err != nil
 				switch {
 				case err != nil:
 					log.Warn("lost-event check failed", slog.String("group", g), slog.Any("error", err))
@@ -323,6 +334,9 @@ func StreamMaintenance(cl *stream.Client, store regcase.PipelineStore, groups []
 					log.Warn("events were lost by Redis before group handled them; published again",
 						slog.String("group", g), slog.Int64("events", n))
 				}
+			}
+			if !failed {
+				checked = before
 			}
 		}
 		for _, g := range groups {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
@@ -50,6 +52,9 @@ type Relay struct {
 func (r *Relay) Run(ctx context.Context) {
 	var leader bool
 	var renewed, maintained time.Time
+	var maintaining atomic.Bool
+	var maint sync.WaitGroup
+	defer maint.Wait() // a round in progress ends with ctx; wait for it
 	errs := newErrLog(r.Log, "outbox relay failed")
 	backoff := r.Every
 	defer func() {
@@ -77,9 +82,13 @@ func (r *Relay) Run(ctx context.Context) {
 				continue
 			}
 		}
-		if time.Since(maintained) > time.Minute {
+		// Maintenance (pruning, trimming, the lost-event check) runs beside
+		// the relay, one round at a time: a slow round must not stall
+		// publishing (measured: p99 spikes of ~1 s once a minute).
+		if time.Since(maintained) > time.Minute && maintaining.CompareAndSwap(false, true) {
 			maintained = time.Now()
-			r.maintain(ctx)
+			maint.Add(1)
+			go func() { defer maint.Done(); defer maintaining.Store(false); r.maintain(ctx) }()
 		}
 		n, err := r.round(ctx)
 		switch {
