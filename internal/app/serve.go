@@ -10,13 +10,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/regcase/regcase/internal/buildinfo"
 	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/oidcauth"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/stream"
 	"github.com/regcase/regcase/internal/throttle"
 	"github.com/regcase/regcase/internal/web"
 )
@@ -131,11 +131,13 @@ func intakeLimiter(c *config.Config, log *slog.Logger) (throttle.Allower, func()
 	if c.RedisURL == "" {
 		return local, func() {}, nil
 	}
-	opt, err := redis.ParseURL(c.RedisURL)
+	// The stream package's client: its timeouts and context deadlines keep
+	// a hung Redis from holding an intake request (the limiter allows itself
+	// 50 ms, then falls back to the local bucket).
+	rdb, err := stream.NewRedis(c.RedisURL)
 	if err != nil {
-		return nil, nil, &config.Error{Var: "REDIS_URL", Msg: "not a valid redis:// URL"}
+		return nil, nil, &config.Error{Var: "REDIS_URL", Msg: err.Error()}
 	}
-	rdb := redis.NewClient(opt)
 	lim := throttle.NewRedis(rdb, "regcase:rl:intake:", c.IntakeRate, c.IntakeBurst, local, func(err error) {
 		log.Warn("intake rate limit: Redis unreachable; limiting per process meanwhile", slog.Any("error", err))
 	})

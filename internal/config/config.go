@@ -280,14 +280,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.IntakeRate = f
 	c.IntakeBurst = r.integer("REGCASE_INTAKE_BURST", 20, 1, 1_000_000)
 	c.MaxBodyBytes = int64(r.integer("REGCASE_MAX_BODY_BYTES", 1<<20, 1024, 64<<20))
-	for _, cidr := range strings.FieldsFunc(r.get("REGCASE_TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			r.fail("REGCASE_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8", cidr)
-			continue
-		}
-		c.TrustedProxies = append(c.TrustedProxies, n)
-	}
+	c.TrustedProxies = r.cidrs("REGCASE_TRUSTED_PROXIES")
 	c.LifecycleFile = r.str("REGCASE_LIFECYCLE_FILE", "")
 	c.SLADays = map[string]int{}
 	if v := r.get("REGCASE_SLA_DAYS"); v != "" {
@@ -355,14 +348,21 @@ func (r *reader) pipeline(p *Pipeline, prod bool) {
 	if p.BackoffMax < p.BackoffBase {
 		r.fail("REGCASE_WEBHOOK_BACKOFF_MAX", "must not be shorter than REGCASE_WEBHOOK_BACKOFF_BASE")
 	}
-	for _, cidr := range strings.FieldsFunc(r.get("REGCASE_WEBHOOK_ALLOW_NETS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+	p.WebhookAllow = r.cidrs("REGCASE_WEBHOOK_ALLOW_NETS")
+}
+
+// cidrs reads a list of CIDRs separated by commas or spaces.
+func (r *reader) cidrs(name string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, cidr := range strings.FieldsFunc(r.get(name), func(r rune) bool { return r == ',' || r == ' ' }) {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
-			r.fail("REGCASE_WEBHOOK_ALLOW_NETS", "%q is not a CIDR like 10.20.0.0/16", cidr)
+			r.fail(name, "%q is not a CIDR like 10.0.0.0/8", cidr)
 			continue
 		}
-		p.WebhookAllow = append(p.WebhookAllow, n)
+		out = append(out, n)
 	}
+	return out
 }
 
 // IsSQLite reports whether the database is the embedded SQLite file.

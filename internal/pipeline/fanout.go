@@ -51,14 +51,6 @@ func (f *Fanout) Handle(ctx context.Context, ev *regcase.Event) error {
 // HandleBatch implements BatchHandler: every event of evs in one
 // transaction (one commit instead of one per event).
 func (f *Fanout) HandleBatch(ctx context.Context, evs []*regcase.Event) error {
-	bodies := make([][]byte, len(evs))
-	for i, ev := range evs {
-		b, err := ev.CloudEvent()
-		if err != nil {
-			return err
-		}
-		bodies[i] = b
-	}
 	var created []*regcase.Delivery
 	err := f.Gate.Do(ctx, func() error {
 		return f.Store.InTx(ctx, func(tx regcase.Tx) error {
@@ -66,7 +58,7 @@ func (f *Fanout) HandleBatch(ctx context.Context, evs []*regcase.Event) error {
 			now := f.Now()
 			var hooks []*regcase.Webhook
 			loaded := false
-			for i, ev := range evs {
+			for _, ev := range evs {
 				first, err := tx.MarkProcessed(ctx, WebhooksGroup, ev.ID, now)
 				if err != nil {
 					return err
@@ -80,11 +72,17 @@ func (f *Fanout) HandleBatch(ctx context.Context, evs []*regcase.Event) error {
 					}
 					loaded = true
 				}
+				var body []byte // encoded once, and only for an event someone subscribed to
 				for _, w := range hooks {
 					if !w.Matches(ev.Type) {
 						continue
 					}
-					d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: bodies[i],
+					if body == nil {
+						if body, err = ev.CloudEvent(); err != nil {
+							return err
+						}
+					}
+					d := &regcase.Delivery{ID: f.NewID(), WebhookID: w.ID, EventID: ev.ID, EventType: ev.Type, Payload: body,
 						Status: regcase.DeliveryPending, NextAttemptAt: now.Add(f.Deliverer.Lease), CreatedAt: now}
 					if err := tx.InsertDelivery(ctx, d); err != nil {
 						if regcase.ErrorCodeOf(err) == regcase.EConflict {

@@ -43,8 +43,6 @@ type Relay struct {
 	// trimming); may be nil.
 	Maintain func(ctx context.Context)
 	Now      func() time.Time
-	// Wake, when set, cuts an idle wait short (in-process writers signal it).
-	Wake <-chan struct{}
 }
 
 // Run relays until ctx ends; on the way out it gives the lease up so that
@@ -70,7 +68,7 @@ func (r *Relay) Run(ctx context.Context) {
 			if errs.report(err) {
 				r.Metrics.RelayErrors.Inc()
 				leader = false
-				r.sleep(ctx, time.Second)
+				sleepCtx(ctx, time.Second)
 				continue
 			}
 			if ok && !leader {
@@ -78,7 +76,7 @@ func (r *Relay) Run(ctx context.Context) {
 			}
 			leader, renewed = ok, time.Now()
 			if !leader {
-				r.sleep(ctx, min(time.Second, r.LeaseTTL/4))
+				sleepCtx(ctx, min(time.Second, r.LeaseTTL/4))
 				continue
 			}
 		}
@@ -93,14 +91,14 @@ func (r *Relay) Run(ctx context.Context) {
 		n, err := r.round(ctx)
 		switch {
 		case errors.Is(err, ErrBackpressure):
-			r.sleep(ctx, 250*time.Millisecond)
+			sleepCtx(ctx, 250*time.Millisecond)
 		case err != nil:
 			if ctx.Err() != nil {
 				return
 			}
 			errs.report(err)
 			r.Metrics.RelayErrors.Inc()
-			r.sleep(ctx, backoff)
+			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 		case n == r.Batch:
 			errs.report(nil)
@@ -109,7 +107,7 @@ func (r *Relay) Run(ctx context.Context) {
 		default:
 			errs.report(nil)
 			backoff = r.Every
-			r.sleep(ctx, r.Every)
+			sleepCtx(ctx, r.Every)
 		}
 	}
 }
@@ -157,15 +155,5 @@ func (r *Relay) maintain(ctx context.Context) {
 	}
 	if r.Maintain != nil {
 		r.Maintain(ctx)
-	}
-}
-
-func (r *Relay) sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-r.Wake:
 	}
 }

@@ -253,17 +253,13 @@ func (s *Service) ReplayDeadEvent(ctx context.Context, a Actor, id int64) (*Dead
 	return out, err
 }
 
+// truncate cuts s to at most n bytes without splitting a character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:n], "")
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // BreachPolicy is what the SLA scan does to a breached case.
 type BreachPolicy string

@@ -76,11 +76,11 @@ type Client struct {
 // Open connects to the Redis at rawURL (redis:// or rediss://, as in
 // REDIS_URL) and pings it. Errors never contain the URL's password.
 func Open(ctx context.Context, rawURL string, o Options) (*Client, error) {
-	opt, err := parseURL(rawURL)
+	rdb, err := NewRedis(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	c := New(redis.NewClient(opt), o)
+	c := New(rdb, o)
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
@@ -94,6 +94,18 @@ func Open(ctx context.Context, rawURL string, o Options) (*Client, error) {
 // context deadlines bound every call; Open does.
 func New(rdb *redis.Client, o Options) *Client {
 	return &Client{rdb: rdb, o: o.withDefaults(), cursors: map[string]string{}}
+}
+
+// NewRedis returns a client for rawURL with this package's timeouts and
+// ContextTimeoutEnabled (so a context deadline bounds every call, even
+// against a hung Redis), without connecting yet. Errors never contain the
+// URL's password.
+func NewRedis(rawURL string) (*redis.Client, error) {
+	opt, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opt), nil
 }
 
 // parseURL turns a redis:// or rediss:// URL into options with this

@@ -21,7 +21,7 @@ import (
 )
 
 // SecretPrefix starts every signing secret.
-const SecretPrefix = "whsec_"
+const SecretPrefix = regcase.WebhookSecretPrefix
 
 // Secret key sizes. NewSecret makes keys of SecretSize bytes; ParseSecret
 // accepts the range the Standard Webhooks spec recommends.
