@@ -295,20 +295,8 @@ else
     docker rm -f -v "$cname" >/dev/null 2>&1 || true
 
     echo "== test stack (engine)"
-    # Backing images: upstream when present or pullable, else the local stand-ins.
-    pick_backing() {
-      local pg="${POSTGRES_IMAGE:-postgres:16-bookworm}" rd="${REDIS_IMAGE:-redis:7-bookworm}" px="${PROXY_IMAGE:-nginx:1.28-bookworm}"
-      local i ok=1
-      for i in "$pg" "$rd" "$px"; do
-        docker image inspect "$i" >/dev/null 2>&1 || timeout 300 docker pull -q "$i" >/dev/null 2>&1 || { ok=0; break; }
-      done
-      if [[ $ok -eq 0 ]]; then
-        echo "upstream images cannot be pulled: using local stand-ins (NOT upstream)"
-        scripts/build-standin-images.sh || return 1
-        pg="$STANDIN_PG_IMAGE" rd="$STANDIN_REDIS_IMAGE" px="$STANDIN_NGINX_IMAGE"
-      fi
-      printf 'POSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nPROXY_IMAGE=%s\n' "$pg" "$rd" "$px" | tee "$WORK/backing.env"
-    }
+    # Backing images: upstream when present or pullable, else the local stand-ins (lib/common.sh).
+    pick_backing() { pick_backing_images >"$WORK/backing.env" && cat "$WORK/backing.env"; }
     check --timeout 600 "backing images: upstream, else stand-ins built locally from Debian packages" pick_backing || true
     BACKING=()
     if [[ -s "$WORK/backing.env" ]]; then mapfile -t BACKING <"$WORK/backing.env"; fi

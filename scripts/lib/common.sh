@@ -89,7 +89,7 @@ pick_backing_images() {
   done
   if [[ $ok -eq 0 ]]; then
     warn "upstream images cannot be pulled: using the local stand-ins (NOT upstream images)"
-    "$REPO_ROOT/scripts/build-standin-images.sh" >&2
+    "$REPO_ROOT/scripts/build-standin-images.sh" >&2 || return 1
     pg="$STANDIN_PG_IMAGE" rd="$STANDIN_REDIS_IMAGE" px="$STANDIN_NGINX_IMAGE"
   fi
   printf 'POSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nPROXY_IMAGE=%s\n' "$pg" "$rd" "$px"
