@@ -105,7 +105,7 @@ func (e *e2e) run() {
 		auditor      = regcase.RoleAuditor
 	)
 	none := []string{}
-	inv := ts.Names[investigator]
+	inv := ts.IDs[investigator]
 
 	// Anonymous submission with contact details, then the public view.
 	e.sub = ts.submitReport(t, regcase.RoleAnonymous, "Rodent droppings in the kitchen, seen twice this month.")
@@ -271,7 +271,7 @@ func (e *e2e) notes() {
 	for _, n := range notes.Items {
 		got = append(got, n.Author+": "+n.Body)
 	}
-	want := []string{ts.Names[regcase.RoleInvestigator] + ": Called the owner.", ts.Names[regcase.RoleSupervisor] + ": Fine paid in full."}
+	want := []string{ts.IDs[regcase.RoleInvestigator] + ": Called the owner.", ts.IDs[regcase.RoleSupervisor] + ": Fine paid in full."}
 	if !slices.Equal(got, want) {
 		t.Errorf("notes = %q, want %q", got, want)
 	}
@@ -339,8 +339,8 @@ func (e *e2e) pii() {
 		for _, it := range page.Items {
 			if it.Action == "report.pii_viewed" {
 				n++
-				if it.ActorID != ts.Names[regcase.RoleSupervisor] || it.ActorRole != "supervisor" {
-					t.Errorf("pii_viewed by %s (%s), want %s (supervisor)", it.ActorID, it.ActorRole, ts.Names[regcase.RoleSupervisor])
+				if it.ActorID != ts.IDs[regcase.RoleSupervisor] || it.ActorRole != "supervisor" {
+					t.Errorf("pii_viewed by %s (%s), want %s (supervisor)", it.ActorID, it.ActorRole, ts.IDs[regcase.RoleSupervisor])
 				}
 				if strings.Contains(string(it.Data), "jane@example.org") {
 					t.Errorf("pii_viewed audit data holds the PII itself: %s", it.Data)

@@ -72,9 +72,11 @@ var allRoles = append([]regcase.Role{regcase.RoleAnonymous}, staffRoles...)
 type testServer struct {
 	URL    string
 	Engine string
-	// Names are the token names per role: the subject ids the API records
-	// and uses for assignments.
+	// Names are the token names per role (what an officer may type as an
+	// assignee); IDs are the actor ids ("token:<id>") the API records in
+	// audit records, events, assignments and note authors.
 	Names  map[regcase.Role]string
+	IDs    map[regcase.Role]string
 	Tokens map[regcase.Role]string
 	Stderr *syncBuffer
 	Stdout *syncBuffer
@@ -137,7 +139,7 @@ func startServer(tb testing.TB, engine string, extraEnv ...string) *testServer {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{
-		Engine: engine, Names: map[regcase.Role]string{}, Tokens: map[regcase.Role]string{},
+		Engine: engine, Names: map[regcase.Role]string{}, IDs: map[regcase.Role]string{}, Tokens: map[regcase.Role]string{},
 		Stderr: &syncBuffer{}, Stdout: &syncBuffer{}, MigrateLog: migrateLog, env: env, cancel: cancel, done: make(chan int, 1),
 		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 200, MaxIdleConnsPerHost: 200, IdleConnTimeout: 30 * time.Second,
@@ -158,6 +160,22 @@ func startServer(tb testing.TB, engine string, extraEnv ...string) *testServer {
 		if !strings.HasPrefix(ts.Tokens[r], regcase.TokenPrefix) {
 			tb.Fatalf("token create printed %q, want a %s… token", out, regcase.TokenPrefix)
 		}
+	}
+	var toks struct {
+		Items []struct {
+			ID   string       `json:"id"`
+			Name string       `json:"name"`
+			Role regcase.Role `json:"role"`
+		} `json:"items"`
+	}
+	ts.must(tb, http.StatusOK, http.MethodGet, "/v1/tokens", regcase.RoleAdmin, nil).JSON(tb, &toks)
+	for _, t := range toks.Items {
+		if t.Name == ts.Names[t.Role] {
+			ts.IDs[t.Role] = regcase.TokenActorID(t.ID)
+		}
+	}
+	if len(ts.IDs) != len(staffRoles) {
+		tb.Fatalf("GET /v1/tokens: found actor ids %v for the test tokens %v", ts.IDs, ts.Names)
 	}
 	return ts
 }

@@ -46,6 +46,7 @@ var codeStatus = map[regcase.ErrorCode]int{
 	regcase.EIdempotencyMismatch:  http.StatusUnprocessableEntity,
 	regcase.EUnauthorized:         http.StatusUnauthorized,
 	regcase.EForbidden:            http.StatusForbidden,
+	regcase.EObjectForbidden:      http.StatusForbidden,
 	regcase.ERateLimited:          http.StatusTooManyRequests,
 	regcase.EUnavailable:          http.StatusServiceUnavailable,
 	regcase.EInternal:             http.StatusInternalServerError,

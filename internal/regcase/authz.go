@@ -55,13 +55,16 @@ const (
 	ActCaseTransition   Action = "case.transition"
 	ActCaseAssign       Action = "case.assign"
 	ActCaseSLA          Action = "case.sla"
-	ActNoteRead         Action = "note.read"
-	ActNoteCreate       Action = "note.create"
-	ActAuditRead        Action = "audit.read"
-	ActAuditVerify      Action = "audit.verify"
-	ActTokenManage      Action = "token.manage"
-	ActWebhookManage    Action = "webhook.manage"
-	ActEventManage      Action = "event.manage"
+	// ActCaseLowerPriority is the part of case.update that lowers a case's
+	// priority (and so lengthens its SLA): a supervisor's decision.
+	ActCaseLowerPriority Action = "case.lower_priority"
+	ActNoteRead          Action = "note.read"
+	ActNoteCreate        Action = "note.create"
+	ActAuditRead         Action = "audit.read"
+	ActAuditVerify       Action = "audit.verify"
+	ActTokenManage       Action = "token.manage"
+	ActWebhookManage     Action = "webhook.manage"
+	ActEventManage       Action = "event.manage"
 )
 
 var (
@@ -72,28 +75,29 @@ var (
 
 // Matrix is the role × action authorization table.
 var Matrix = map[Action][]Role{
-	ActReportCreate:     everyone,
-	ActReportPublicView: everyone,
-	ActReportList:       officers,
-	ActReportRead:       officers,
-	ActReportReadPII:    {RoleIntake, RoleSupervisor},
-	ActReportDismiss:    {RoleIntake, RoleSupervisor},
-	ActReportTriage:     {RoleIntake, RoleSupervisor},
-	ActReportErase:      {RoleSupervisor, RoleAdmin},
-	ActCaseList:         officers,
-	ActCaseRead:         officers,
-	ActCaseCreate:       {RoleIntake, RoleSupervisor},
-	ActCaseUpdate:       {RoleInvestigator, RoleSupervisor},
-	ActCaseTransition:   {RoleInvestigator, RoleSupervisor},
-	ActCaseAssign:       {RoleInvestigator, RoleSupervisor},
-	ActCaseSLA:          {RoleInvestigator, RoleSupervisor},
-	ActNoteRead:         {RoleInvestigator, RoleSupervisor, RoleAuditor},
-	ActNoteCreate:       workers,
-	ActAuditRead:        {RoleAuditor, RoleSupervisor},
-	ActAuditVerify:      {RoleAuditor, RoleAdmin},
-	ActTokenManage:      {RoleAdmin},
-	ActWebhookManage:    {RoleAdmin},
-	ActEventManage:      {RoleAdmin},
+	ActReportCreate:      everyone,
+	ActReportPublicView:  everyone,
+	ActReportList:        officers,
+	ActReportRead:        officers,
+	ActReportReadPII:     {RoleIntake, RoleSupervisor},
+	ActReportDismiss:     {RoleIntake, RoleSupervisor},
+	ActReportTriage:      {RoleIntake, RoleSupervisor},
+	ActReportErase:       {RoleSupervisor, RoleAdmin},
+	ActCaseList:          officers,
+	ActCaseRead:          officers,
+	ActCaseCreate:        {RoleIntake, RoleSupervisor},
+	ActCaseUpdate:        {RoleInvestigator, RoleSupervisor},
+	ActCaseTransition:    {RoleInvestigator, RoleSupervisor},
+	ActCaseAssign:        {RoleInvestigator, RoleSupervisor},
+	ActCaseSLA:           {RoleInvestigator, RoleSupervisor},
+	ActCaseLowerPriority: {RoleSupervisor},
+	ActNoteRead:          {RoleInvestigator, RoleSupervisor, RoleAuditor},
+	ActNoteCreate:        workers,
+	ActAuditRead:         {RoleAuditor, RoleSupervisor},
+	ActAuditVerify:       {RoleAuditor, RoleAdmin},
+	ActTokenManage:       {RoleAdmin},
+	ActWebhookManage:     {RoleAdmin},
+	ActEventManage:       {RoleAdmin},
 }
 
 // Can reports whether role may perform act.

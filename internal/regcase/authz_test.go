@@ -47,6 +47,7 @@ func policyMatrix() []policyRow {
 		{N, N, Y, Y, N, N, ActCaseTransition},
 		{N, N, Y, Y, N, N, ActCaseAssign},
 		{N, N, Y, Y, N, N, ActCaseSLA},
+		{N, N, N, Y, N, N, ActCaseLowerPriority},
 		{N, N, Y, Y, Y, N, ActNoteRead},
 		{N, Y, Y, Y, N, N, ActNoteCreate},
 		{N, N, N, Y, Y, N, ActAuditRead},

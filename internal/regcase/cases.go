@@ -212,8 +212,10 @@ func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version in
 	return out, err
 }
 
-// UpdateCase applies a patch. Errors: EPreconditionFailed on a stale
-// version, EInvalid, EConflict on a closed case, ENotFound.
+// UpdateCase applies a patch. Lowering the priority needs
+// ActCaseLowerPriority. Errors: EPreconditionFailed on a stale version,
+// EInvalid, EConflict on a closed case, EForbidden, EObjectForbidden (the
+// case_actions rule), ENotFound.
 func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version int64, p CasePatch) (*Case, error) {
 	if err := Authorize(a, ActCaseUpdate); err != nil {
 		return nil, err
@@ -239,8 +241,19 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 		}
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
+		if err := s.Lifecycle.CheckCaseAction(a, ActCaseUpdate, c.Number, c.Assignee); err != nil {
+			return "", nil, err
+		}
 		if s.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to change it", c.Number)
+		}
+		if p.Priority != nil && PriorityRank(*p.Priority) < PriorityRank(c.Priority) {
+			if err := Authorize(a, ActCaseLowerPriority); err != nil {
+				return "", nil, Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, *p.Priority)
+			}
+			if err := s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee); err != nil {
+				return "", nil, err
+			}
 		}
 		changed := map[string]any{}
 		if p.Title != nil && *p.Title != c.Title {
@@ -271,6 +284,13 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 func (s *Service) Transition(ctx context.Context, a Actor, id string, version int64, in TransitionInput) (*Case, error) {
 	if err := Authorize(a, ActCaseTransition); err != nil {
 		return nil, err
+	}
+	if in.Assignee != "" {
+		who, err := s.ResolveAssignee(ctx, FieldAssignee, in.Assignee)
+		if err != nil {
+			return nil, err
+		}
+		in.Assignee = who
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
 		t, err := s.Lifecycle.Check(a, c.Status, c.Assignee, in)
@@ -337,8 +357,9 @@ func transitionValue(f string, in TransitionInput) any {
 }
 
 // Assign sets a case's assignee. An investigator may only assign a case to
-// itself; a supervisor to anyone. Errors: EConflict on a closed case,
-// EForbidden, EPreconditionFailed, ENotFound.
+// itself, and only a case that is unassigned or already its own (the
+// lifecycle's case_actions); a supervisor to anyone. Errors: EConflict on a
+// closed case, EForbidden, EObjectForbidden, EPreconditionFailed, ENotFound.
 func (s *Service) Assign(ctx context.Context, a Actor, id string, version int64, assignee string) (*Case, error) {
 	if err := Authorize(a, ActCaseAssign); err != nil {
 		return nil, err
@@ -346,10 +367,17 @@ func (s *Service) Assign(ctx context.Context, a Actor, id string, version int64,
 	if err := checkText("assignee", assignee, true, 200); err != nil {
 		return nil, err
 	}
+	assignee, err := s.ResolveAssignee(ctx, "assignee", assignee)
+	if err != nil {
+		return nil, err
+	}
 	if a.Role == RoleInvestigator && assignee != a.ID {
 		return nil, Errorf(EForbidden, "an investigator may only assign a case to itself (%s)", a.ID)
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
+		if err := s.Lifecycle.CheckCaseAction(a, ActCaseAssign, c.Number, c.Assignee); err != nil {
+			return "", nil, err
+		}
 		if s.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to reassign", c.Number)
 		}
@@ -369,6 +397,9 @@ func (s *Service) PauseSLA(ctx context.Context, a Actor, id string, version int6
 		return nil, err
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
+		if err := s.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
+			return "", nil, err
+		}
 		if s.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; its clock is stopped", c.Number)
 		}
@@ -387,6 +418,9 @@ func (s *Service) ResumeSLA(ctx context.Context, a Actor, id string, version int
 		return nil, err
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
+		if err := s.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
+			return "", nil, err
+		}
 		if c.SLA.PausedAt == nil {
 			return "", nil, Errorf(EConflict, "the SLA clock of case %s is not paused", c.Number)
 		}

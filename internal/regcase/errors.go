@@ -22,7 +22,8 @@ const (
 	EPreconditionRequired ErrorCode = "precondition_required" // 428: If-Match missing
 	EIdempotencyMismatch  ErrorCode = "idempotency_mismatch"  // 422: same key, different body
 	EUnauthorized         ErrorCode = "unauthorized"          // 401
-	EForbidden            ErrorCode = "forbidden"             // 403
+	EForbidden            ErrorCode = "forbidden"             // 403: the role may not do this at all
+	EObjectForbidden      ErrorCode = "object_forbidden"      // 403: the role may, but not on this case (not its assignee)
 	ERateLimited          ErrorCode = "rate_limited"          // 429
 	EUnavailable          ErrorCode = "unavailable"           // 503
 	EInternal             ErrorCode = "internal"              // 500

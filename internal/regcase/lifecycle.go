@@ -24,7 +24,10 @@ type Constraint string
 const (
 	ConstraintNone       Constraint = ""
 	ConstraintAssignee   Constraint = "assignee"    // the caller is the case's assignee
-	ConstraintSelfAssign Constraint = "self_assign" // the assignee named is the caller
+	ConstraintSelfAssign Constraint = "self_assign" // the assignee named is the caller, and the case is unassigned or already the caller's
+	// ConstraintUnassignedOrAssignee (case actions only): the case has no
+	// assignee or the caller is its assignee.
+	ConstraintUnassignedOrAssignee Constraint = "unassigned_or_assignee"
 )
 
 // The fields a transition can require. Each has a validator below.
@@ -64,12 +67,28 @@ type Transition struct {
 	Actors      []LifecycleActor `json:"actors"`
 }
 
+// CaseActionRule narrows, per object, who may take a case action outside
+// the state machine (edit, assign, SLA pause/resume, lower the priority).
+// The role must also hold the action in Matrix; a role the rule does not
+// list may not take the action at all.
+type CaseActionRule struct {
+	Action Action           `json:"action"`
+	Actors []LifecycleActor `json:"actors"`
+}
+
+// caseRuleActions are the actions a case_actions rule may name.
+var caseRuleActions = []Action{ActCaseUpdate, ActCaseAssign, ActCaseSLA, ActCaseLowerPriority}
+
 // Lifecycle is the case state machine as data. Build one with ParseLifecycle,
 // which validates it; the zero value is unusable.
 type Lifecycle struct {
-	Name        string           `json:"name"`
-	Initial     string           `json:"initial"`
-	States      []LifecycleState `json:"states"`
+	Name    string           `json:"name"`
+	Initial string           `json:"initial"`
+	States  []LifecycleState `json:"states"`
+	// CaseActions are the object-level rules. A definition without the key
+	// gets the built-in rules (so a custom file never silently drops them);
+	// an explicit empty list means "the role matrix alone decides".
+	CaseActions []CaseActionRule `json:"case_actions"`
 	Transitions []Transition     `json:"transitions"`
 }
 
@@ -84,10 +103,108 @@ func ParseLifecycle(data []byte) (*Lifecycle, error) {
 	if err := dec.Decode(&lc); err != nil {
 		return nil, fmt.Errorf("lifecycle: decode: %w", err)
 	}
+	if lc.CaseActions == nil {
+		var def struct {
+			CaseActions []CaseActionRule `json:"case_actions"`
+		}
+		if err := json.Unmarshal(defaultLifecycle, &def); err != nil {
+			return nil, fmt.Errorf("lifecycle: built-in case actions: %w", err)
+		}
+		lc.CaseActions = def.CaseActions
+	}
 	if err := lc.validate(); err != nil {
 		return nil, fmt.Errorf("lifecycle %q: %w", lc.Name, err)
 	}
+	if err := lc.validateCaseActions(); err != nil {
+		return nil, fmt.Errorf("lifecycle %q: %w", lc.Name, err)
+	}
 	return &lc, nil
+}
+
+func (lc *Lifecycle) validateCaseActions() error {
+	seen := map[Action]bool{}
+	for i, r := range lc.CaseActions {
+		where := fmt.Sprintf("case_actions %d (%s)", i, r.Action)
+		if !slices.Contains(caseRuleActions, r.Action) {
+			return fmt.Errorf("%s: not a case action (want one of %v)", where, caseRuleActions)
+		}
+		if seen[r.Action] {
+			return fmt.Errorf("%s: defined twice", where)
+		}
+		seen[r.Action] = true
+		if len(r.Actors) == 0 {
+			return fmt.Errorf("%s: no actor may take it", where)
+		}
+		roles := map[Role]bool{}
+		for _, a := range r.Actors {
+			if !Can(a.Role, r.Action) {
+				return fmt.Errorf("%s: role %q does not hold %s in the role matrix", where, a.Role, r.Action)
+			}
+			if roles[a.Role] {
+				return fmt.Errorf("%s: role %q listed twice", where, a.Role)
+			}
+			roles[a.Role] = true
+			switch a.Constraint {
+			case ConstraintNone, ConstraintAssignee, ConstraintUnassignedOrAssignee:
+			default:
+				return fmt.Errorf("%s: unknown constraint %q (want assignee or unassigned_or_assignee)", where, a.Constraint)
+			}
+		}
+	}
+	return nil
+}
+
+// CaseRule returns the object-level rule of act, or nil when the lifecycle
+// has none (then the role matrix alone decides).
+func (lc *Lifecycle) CaseRule(act Action) *CaseActionRule {
+	for i := range lc.CaseActions {
+		if lc.CaseActions[i].Action == act {
+			return &lc.CaseActions[i]
+		}
+	}
+	return nil
+}
+
+// CheckCaseAction applies the object-level rule of act to a case with the
+// given assignee. Errors: EForbidden when the caller's role is not in the
+// rule, EObjectForbidden when the role is but the case is not the caller's
+// (assigned to someone else). The role matrix is checked separately.
+func (lc *Lifecycle) CheckCaseAction(a Actor, act Action, caseNumber, assignee string) error {
+	rule := lc.CaseRule(act)
+	if rule == nil {
+		return nil
+	}
+	for _, la := range rule.Actors {
+		if la.Role != a.Role {
+			continue
+		}
+		if constraintHolds(la.Constraint, a, assignee) {
+			return nil
+		}
+		if la.Constraint == ConstraintAssignee && assignee == "" {
+			return Errorf(EObjectForbidden, "role %s may %s only on a case assigned to it; case %s is unassigned", a.Role, act, caseNumber)
+		}
+		return Errorf(EObjectForbidden, "case %s is assigned to someone else; role %s may %s only on a case that is unassigned or its own", caseNumber, a.Role, act)
+	}
+	return Errorf(EForbidden, "role %s may not %s", a.Role, act)
+}
+
+// CanCaseAction reports whether CheckCaseAction (and the role matrix) allow
+// act; the console uses it to show only forms that can succeed.
+func (lc *Lifecycle) CanCaseAction(a Actor, act Action, assignee string) bool {
+	return Can(a.Role, act) && lc.CheckCaseAction(a, act, "", assignee) == nil
+}
+
+func constraintHolds(c Constraint, a Actor, assignee string) bool {
+	switch c {
+	case ConstraintNone:
+		return true
+	case ConstraintAssignee:
+		return assignee != "" && assignee == a.ID
+	case ConstraintUnassignedOrAssignee, ConstraintSelfAssign:
+		return assignee == "" || assignee == a.ID
+	}
+	return false
 }
 
 // MustDefaultLifecycle returns the built-in lifecycle; it panics only if the
@@ -224,7 +341,7 @@ func (t *Transition) actorAllowed(a Actor, assignee string) (LifecycleActor, boo
 		if la.Role != a.Role {
 			continue
 		}
-		if la.Constraint == ConstraintAssignee && (assignee == "" || assignee != a.ID) {
+		if !constraintHolds(la.Constraint, a, assignee) {
 			continue
 		}
 		return la, true
@@ -276,7 +393,10 @@ func (lc *Lifecycle) Check(a Actor, from, assignee string, in TransitionInput) (
 	}
 	la, ok := t.actorAllowed(a, assignee)
 	if !ok {
-		return nil, Errorf(EForbidden, "role %s may not move a case from %s to %s%s", a.Role, from, in.To, assigneeHint(t, a))
+		if hint := assigneeHint(t, a); hint != "" {
+			return nil, Errorf(EObjectForbidden, "role %s may move a case from %s to %s only %s", a.Role, from, in.To, hint)
+		}
+		return nil, Errorf(EForbidden, "role %s may not move a case from %s to %s", a.Role, from, in.To)
 	}
 	for _, f := range t.Requires {
 		if err := checkField(t, f, in); err != nil {
@@ -289,10 +409,19 @@ func (lc *Lifecycle) Check(a Actor, from, assignee string, in TransitionInput) (
 	return t, nil
 }
 
+// assigneeHint says why the caller's role, listed on t with a constraint,
+// may not take t on this case; "" when the role is not listed at all (a
+// refusal of the role, not of this case).
 func assigneeHint(t *Transition, a Actor) string {
 	for _, la := range t.Actors {
-		if la.Role == a.Role && la.Constraint == ConstraintAssignee {
-			return " unless assigned to the case"
+		if la.Role != a.Role {
+			continue
+		}
+		switch la.Constraint {
+		case ConstraintAssignee:
+			return "when assigned to the case"
+		case ConstraintSelfAssign:
+			return "when the case is unassigned or already its own"
 		}
 	}
 	return ""

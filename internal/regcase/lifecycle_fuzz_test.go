@@ -140,7 +140,7 @@ func runFuzzSequence(tb testing.TB, lc *Lifecycle, data []byte) fuzzCase {
 				tb.Fatalf("step %d: Check returned a transition with error %v", i/fuzzStepLen, err)
 			}
 			switch code := ErrorCodeOf(err); code {
-			case EInvalid, EConflict, EForbidden:
+			case EInvalid, EConflict, EForbidden, EObjectForbidden:
 			default:
 				tb.Fatalf("step %d: Check error %v has code %q", i/fuzzStepLen, err, code)
 			}

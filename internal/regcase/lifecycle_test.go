@@ -73,9 +73,18 @@ func findWantEdge(from, to string) *wantEdge {
 	return nil
 }
 
-// wantAllowed reports whether, per the expected table, an actor with role
-// may take from -> to on a case whose assignee is (or is not) the actor.
-func wantAllowed(from, to string, role Role, isAssignee bool) bool {
+// caseOwner says whose a case is, from the caller's point of view.
+type caseOwner int
+
+const (
+	ownerMine caseOwner = iota
+	ownerOther
+	ownerNobody
+)
+
+// wantAllowed is the intended policy: "assignee" needs the case to be the
+// caller's; "self_assign" needs it unassigned or the caller's.
+func wantAllowed(from, to string, role Role, owner caseOwner) bool {
 	e := findWantEdge(from, to)
 	if e == nil {
 		return false
@@ -84,12 +93,29 @@ func wantAllowed(from, to string, role Role, isAssignee bool) bool {
 		if a.role != role {
 			continue
 		}
-		if a.constraint == ConstraintAssignee && !isAssignee {
+		if a.constraint == ConstraintAssignee && owner != ownerMine {
+			continue
+		}
+		if a.constraint == ConstraintSelfAssign && owner == ownerOther {
 			continue
 		}
 		return true
 	}
 	return false
+}
+
+// wantRefusal is the code of a refused edge: object_forbidden when the role
+// is listed on the edge with a constraint (a refusal of this case),
+// forbidden when the role is not listed (a refusal of the role).
+func wantRefusal(from, to string, role Role) ErrorCode {
+	if e := findWantEdge(from, to); e != nil {
+		for _, a := range e.actors {
+			if a.role == role && a.constraint != ConstraintNone {
+				return EObjectForbidden
+			}
+		}
+	}
+	return EForbidden
 }
 
 // canonical renders an edge in a comparable, order-insensitive form.
@@ -263,12 +289,9 @@ func TestCheckEveryTriple(t *testing.T) {
 	for _, from := range wantStates {
 		for _, to := range targets {
 			for _, role := range roles {
-				for _, isAssignee := range []bool{true, false} {
-					caseAssignee := other
-					if isAssignee {
-						caseAssignee = me
-					}
-					name := fmt.Sprintf("%s->%q/%s/assignee=%v", from, to, role, isAssignee)
+				for _, owner := range []caseOwner{ownerMine, ownerOther, ownerNobody} {
+					caseAssignee := map[caseOwner]string{ownerMine: me, ownerOther: other, ownerNobody: ""}[owner]
+					name := fmt.Sprintf("%s->%q/%s/assignee=%q", from, to, role, caseAssignee)
 					actor := Actor{ID: me, Role: role}
 					in := validInput(t, from, to, me)
 					tr, err := lc.Check(actor, from, caseAssignee, in)
@@ -283,11 +306,11 @@ func TestCheckEveryTriple(t *testing.T) {
 							t.Errorf("%s: returned a transition with an error", name)
 						}
 						wantCode(t, err, EConflict, "")
-					case !wantAllowed(from, to, role, isAssignee):
+					case !wantAllowed(from, to, role, owner):
 						if tr != nil {
 							t.Errorf("%s: returned a transition with an error", name)
 						}
-						wantCode(t, err, EForbidden, "")
+						wantCode(t, err, wantRefusal(from, to, role), "")
 					default:
 						allowed++
 						if err != nil {
@@ -302,10 +325,11 @@ func TestCheckEveryTriple(t *testing.T) {
 			}
 		}
 	}
-	// supervisor: 10 edges; investigator: open->investigating,
-	// investigating->pending_decision (assigned only), enforcement->appealed;
-	// each counted for assignee=true and false.
-	if got, want := allowed, 10*2+(1*2+1+1*2); got != want {
+	// Counted for a case that is mine, someone else's and nobody's.
+	// supervisor: 10 edges × 3; investigator: open->investigating (mine or
+	// nobody's: 2), investigating->pending_decision (mine: 1),
+	// enforcement->appealed (3).
+	if got, want := allowed, 10*3+(2+1+3); got != want {
 		t.Errorf("%d allowed triples, want %d", got, want)
 	}
 }
@@ -361,16 +385,20 @@ func TestCheckAssignment(t *testing.T) {
 			t.Fatalf("Check = %v", err)
 		}
 	})
-	t.Run("ErrForbidden/OtherInvestigatorSubmits", func(t *testing.T) {
+	t.Run("ErrObjectForbidden/OtherInvestigatorSubmits", func(t *testing.T) {
 		_, err := lc.Check(inv, "investigating", "token:other", submit)
-		wantCode(t, err, EForbidden, "")
-		if !strings.Contains(err.Error(), "unless assigned") {
+		wantCode(t, err, EObjectForbidden, "")
+		if !strings.Contains(err.Error(), "when assigned") {
 			t.Errorf("error %q does not hint at the assignment", err)
 		}
 	})
-	t.Run("ErrForbidden/UnassignedCase", func(t *testing.T) {
+	t.Run("ErrObjectForbidden/UnassignedCase", func(t *testing.T) {
 		_, err := lc.Check(inv, "investigating", "", submit)
-		wantCode(t, err, EForbidden, "")
+		wantCode(t, err, EObjectForbidden, "")
+	})
+	t.Run("ErrObjectForbidden/InvestigatorTakesSomeoneElsesOpenCase", func(t *testing.T) {
+		_, err := lc.Check(inv, "open", "token:other", TransitionInput{To: "investigating", Assignee: inv.ID})
+		wantCode(t, err, EObjectForbidden, "")
 	})
 	t.Run("ErrForbidden/SupervisorSubmits", func(t *testing.T) {
 		_, err := lc.Check(sup, "investigating", sup.ID, submit)
@@ -545,7 +573,8 @@ func TestAvailable(t *testing.T) {
 				}
 				var want []string
 				for _, to := range wantStates {
-					if wantAllowed(from, to, role, caseAssignee == me) {
+					owner := map[string]caseOwner{me: ownerMine, "token:other": ownerOther, "": ownerNobody}[caseAssignee]
+					if wantAllowed(from, to, role, owner) {
 						want = append(want, from+"->"+to)
 					}
 				}

@@ -17,8 +17,10 @@ const TokenPrefix = "rct_"
 var tokenNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,99}$`)
 
 // CreateToken mints an API token for a role. The secret is returned once;
-// only its hash is stored. The name is the subject id recorded in the audit
-// log and used for assignments, so it must be unique among active tokens.
+// only its hash is stored. The audit log and assignments record the
+// token's id as "token:<id>" (TokenActorID), never its name: a name can be
+// reused once its token is revoked. The name is unique among active tokens,
+// so it can still be given (and shown) in its place.
 // Errors: EInvalid, EConflict for a name in use.
 func (s *Service) CreateToken(ctx context.Context, a Actor, name string, role Role) (*APIToken, string, error) {
 	if err := Authorize(a, ActTokenManage); err != nil {
@@ -141,7 +143,45 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Actor, error
 	if t.RevokedAt != nil || subtle.ConstantTimeCompare(t.Hash, h) != 1 {
 		return Actor{}, bad
 	}
-	a := Actor{ID: t.Name, Name: t.Name, Role: t.Role}
+	a := Actor{ID: TokenActorID(t.ID), Name: t.Name, Role: t.Role}
 	s.tokens.put(string(h), a, now)
 	return a, nil
+}
+
+// TokenActorID is the stable actor id of an API token: "token:<id>".
+func TokenActorID(tokenID string) string { return "token:" + tokenID }
+
+// ResolveAssignee turns what an officer typed as an assignee into an actor
+// id: an actor id ("token:<id>" of an active token, or "oidc:<subject>")
+// is kept; anything else is taken as the name of an active token and
+// becomes that token's id. Errors: EInvalid naming the field when no
+// active token has that id or name.
+func (s *Service) ResolveAssignee(ctx context.Context, field, who string) (string, error) {
+	who = strings.TrimSpace(who)
+	if who == "" || strings.HasPrefix(who, "oidc:") {
+		return who, nil
+	}
+	toks, err := s.Store.ListTokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range toks {
+		if t.RevokedAt == nil && (who == TokenActorID(t.ID) || who == t.Name) {
+			return TokenActorID(t.ID), nil
+		}
+	}
+	return "", FieldError(field, "no active officer %q: give a token name, token:<id> or oidc:<subject>", who)
+}
+
+// ActorNames maps the actor ids of tokens to their names, for display.
+func (s *Service) ActorNames(ctx context.Context) (map[string]string, error) {
+	toks, err := s.Store.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(toks))
+	for _, t := range toks {
+		out[TokenActorID(t.ID)] = t.Name
+	}
+	return out, nil
 }

@@ -47,6 +47,9 @@ const (
 // Priorities lists the valid priorities, lowest first.
 var Priorities = []Priority{PriorityLow, PriorityNormal, PriorityHigh, PriorityCritical}
 
+// PriorityRank orders priorities (low 0 … critical 3; -1 for an unknown one).
+func PriorityRank(p Priority) int { return slices.Index(Priorities, p) }
+
 // Subject is the regulated entity a report or case is about.
 type Subject struct {
 	Name       string `json:"name"`

@@ -218,7 +218,7 @@ func newVerifyFixture(t *testing.T, open opener) *verifyFixture {
 		t.Fatal(err)
 	}
 	f.caseChain = regcase.ChainFor("case", c.ID)
-	if c, err = f.svc.Transition(ctx, f.sup, c.ID, c.Version, regcase.TransitionInput{To: "investigating", Assignee: "ivy"}); err != nil {
+	if c, err = f.svc.Transition(ctx, f.sup, c.ID, c.Version, regcase.TransitionInput{To: "investigating", Assignee: "oidc:ivy"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err = f.svc.AddNote(ctx, f.sup, c.ID, "called the market"); err != nil {
