@@ -211,5 +211,6 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 		return nil, &config.Error{Var: "REGCASE_SLA_BREACH_POLICY", Msg: err.Error()}
 	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
-		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach}), nil
+		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
+		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
 }

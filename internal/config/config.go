@@ -54,11 +54,17 @@ type Config struct {
 	IntakeBurst     int
 	MaxBodyBytes    int64
 	TrustedProxies  []*net.IPNet
-	LifecycleFile   string
-	SLADays         map[string]int
-	Categories      []string
-	OTLPEndpoint    string
-	Pipeline        Pipeline
+	// AnonymousAddr is what audit records and request logs keep of an
+	// anonymous caller's address: "none" (default) or "prefix" (/24, /48).
+	AnonymousAddr string
+	// IdempotencyRetention: an intake Idempotency-Key replays the original
+	// submission only while younger than this.
+	IdempotencyRetention time.Duration
+	LifecycleFile        string
+	SLADays              map[string]int
+	Categories           []string
+	OTLPEndpoint         string
+	Pipeline             Pipeline
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -281,6 +287,11 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.IntakeBurst = r.integer("REGCASE_INTAKE_BURST", 20, 1, 1_000_000)
 	c.MaxBodyBytes = int64(r.integer("REGCASE_MAX_BODY_BYTES", 1<<20, 1024, 64<<20))
 	c.TrustedProxies = r.cidrs("REGCASE_TRUSTED_PROXIES")
+	c.AnonymousAddr = r.str("REGCASE_ANONYMOUS_ADDR", "none")
+	if c.AnonymousAddr != "none" && c.AnonymousAddr != "prefix" {
+		r.fail("REGCASE_ANONYMOUS_ADDR", "%q: want none (keep nothing) or prefix (/24 of IPv4, /48 of IPv6)", c.AnonymousAddr)
+	}
+	c.IdempotencyRetention = r.duration("REGCASE_IDEMPOTENCY_RETENTION", 24*time.Hour)
 	c.LifecycleFile = r.str("REGCASE_LIFECYCLE_FILE", "")
 	c.SLADays = map[string]int{}
 	if v := r.get("REGCASE_SLA_DAYS"); v != "" {
@@ -381,7 +392,8 @@ func (c *Config) LogAttrs() []any {
 		slog.Bool("audit_signing_key_set", c.SigningKey != nil), slog.Bool("audit_public_key_set", c.PublicKey != nil),
 		slog.String("oidc_issuer", c.OIDCIssuer), slog.Int("db_max_conns", c.DBMaxConns),
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
-		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
+		slog.Duration("idempotency_retention", c.IdempotencyRetention),
 	}
 }
 

@@ -172,7 +172,15 @@ func (s *server) observe(next http.Handler) http.Handler {
 				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.Int64("bytes", sw.bytes), slog.String("actor", info.actor.ID), slog.String("role", string(info.actor.Role)),
-				slog.String("client", info.client),
+			}
+			// An anonymous caller (a reporter) is logged with what the
+			// address policy keeps (nothing by default), like its audit record.
+			client := info.client
+			if info.actor.Role == regcase.RoleAnonymous || info.actor.Role == "" {
+				client = s.svc.AnonymousAddr.Apply(client)
+			}
+			if client != "" {
+				attrs = append(attrs, slog.String("client", client))
 			}
 			if t := traceID(r.Header.Get("traceparent")); t != "" {
 				attrs = append(attrs, slog.String("trace_id", t))

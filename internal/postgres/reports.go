@@ -152,14 +152,15 @@ func (t *tx) LockReport(ctx context.Context, id string) (*regcase.Report, error)
 }
 
 // UpdateReport writes Status, DismissReason, CaseID, UpdatedAt,
-// ReporterCipher, WrappedKey and ErasedAt (ENotFound).
+// ReporterCipher, WrappedKey, ErasedAt, IdempotencyKey and RequestHash
+// (ENotFound).
 func (t *tx) UpdateReport(ctx context.Context, r *regcase.Report) error {
 	tag, err := t.tx.Exec(ctx, `
 		UPDATE reports SET status = $2, dismiss_reason = $3, case_id = $4, updated_at = $5,
-			reporter_cipher = $6, wrapped_key = $7, erased_at = $8
+			reporter_cipher = $6, wrapped_key = $7, erased_at = $8, idempotency_key = $9, request_hash = $10
 		WHERE id = $1`,
 		r.ID, string(r.Status), r.DismissReason, nullString(r.CaseID), r.UpdatedAt,
-		r.ReporterCipher, r.WrappedKey, r.ErasedAt)
+		r.ReporterCipher, r.WrappedKey, r.ErasedAt, nullString(r.IdempotencyKey), r.RequestHash)
 	if err != nil {
 		return translate(err, "update report", "report")
 	}

@@ -433,8 +433,9 @@ func (s *Service) ResumeSLA(ctx context.Context, a Actor, id string, version int
 	})
 }
 
-// AddNote adds an internal note to a case. The audit record keeps the
-// note's hash, not its text. Errors: EInvalid, ENotFound.
+// AddNote adds an internal note to a case. The audit record keeps a keyed
+// digest of the note (Keyring.Digest), not its text nor a plain hash that
+// would let a reader without note access confirm a guessed text. Errors: EInvalid, ENotFound.
 func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*Note, error) {
 	if err := Authorize(a, ActNoteCreate); err != nil {
 		return nil, err
@@ -454,7 +455,7 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 		}
 		out = n
 		return s.record(ctx, tx, a, now, change{action: "case.note_added", entityType: "case", entityID: caseID,
-			data: map[string]any{"note_id": n.ID, "body_sha256": fmt.Sprintf("%x", HashSecret(body))}})
+			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}})
 	})
 	return out, err
 }

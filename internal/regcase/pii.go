@@ -19,6 +19,7 @@ import (
 type Keyring struct {
 	master cipher.AEAD
 	status []byte // HMAC key deriving status secrets
+	digest []byte // HMAC key of content digests (request hashes, note digests)
 	rand   io.Reader
 }
 
@@ -31,9 +32,30 @@ func NewKeyring(key []byte, random io.Reader) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Keyring{master: aead, status: deriveKey(key, "regcase status secret v1"),
+		digest: deriveKey(key, "regcase content digest v1"), rand: random}, nil
+}
+
+// deriveKey derives a subkey of the platform key for one purpose
+// (HMAC-SHA256 keyed with the platform key over a label that names the
+// purpose), so no two uses share a key.
+func deriveKey(key []byte, label string) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("regcase status secret v1"))
-	return &Keyring{master: aead, status: m.Sum(nil), rand: random}, nil
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Digest is the keyed digest (HMAC-SHA256 with a subkey of the platform
+// key) of content whose plain hash would let someone with a database dump
+// confirm a guess offline: the intake request of a report (which holds the
+// reporter's contact details), a note's text. purpose separates the uses.
+// Without the platform key a digest reveals nothing about the content.
+func (k *Keyring) Digest(purpose string, content []byte) []byte {
+	m := hmac.New(sha256.New, k.digest)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(content)
+	return m.Sum(nil)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -65,8 +66,9 @@ func validEmail(e string) bool {
 }
 
 // Submit takes in a report. With an idempotency key, a replay of the same
-// body returns the original submission (Replayed set) and a different body
-// returns EIdempotencyMismatch. Errors: EInvalid for bad input.
+// body within IdempotencyRetention returns the original submission
+// (Replayed set); a different body or a key older than the retention
+// returns EIdempotencyMismatch. Erasure forgets the key (it is then new). Errors: EInvalid for bad input.
 func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey string) (*Submission, error) {
 	if err := Authorize(a, ActReportCreate); err != nil {
 		return nil, err
@@ -81,7 +83,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 	if err != nil {
 		return nil, Internal(err)
 	}
-	reqHash := HashSecret(string(canon))
+	reqHash := s.Keyring.Digest("intake-request", canon)
 	if idemKey != "" {
 		if sub, err := s.replay(ctx, idemKey, reqHash); sub != nil || err != nil {
 			return sub, err
@@ -133,6 +135,12 @@ func (s *Service) replay(ctx context.Context, key string, reqHash []byte) (*Subm
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.now().Sub(prev.ReceivedAt) > s.IdempotencyRetention {
+		// Past its retention a key confirms nothing (neither the body nor
+		// the status secret): a guesser replaying a body learns nothing.
+		return nil, &Error{Code: EIdempotencyMismatch, Field: "Idempotency-Key",
+			Message: fmt.Sprintf("this Idempotency-Key is older than its retention (%s); send the report with a new key", s.IdempotencyRetention)}
 	}
 	if !bytes.Equal(prev.RequestHash, reqHash) {
 		return nil, &Error{Code: EIdempotencyMismatch, Field: "Idempotency-Key",
@@ -277,7 +285,8 @@ func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Rep
 }
 
 // Erase crypto-shreds a report's contact details: the per-report key and the
-// ciphertext are destroyed and an audit record says that an erasure happened.
+// ciphertext are destroyed, the request digest and idempotency key are
+// cleared, and an audit record says that an erasure happened.
 // The audit chain still verifies. Errors: ENotFound, EConflict if already
 // erased or there was nothing to erase.
 func (s *Service) Erase(ctx context.Context, a Actor, id, reason string) (*Report, error) {
@@ -285,7 +294,10 @@ func (s *Service) Erase(ctx context.Context, a Actor, id, reason string) (*Repor
 		if !r.HasReporter || r.ErasedAt != nil {
 			return Errorf(EConflict, "report has no reporter data to erase")
 		}
+		// The request digest and the idempotency key go too: both were
+		// derived from (or sent with) the body that held the contact details.
 		r.WrappedKey, r.ReporterCipher, r.ErasedAt = nil, nil, &now
+		r.RequestHash, r.IdempotencyKey = nil, ""
 		return nil
 	})
 }

@@ -42,6 +42,13 @@ type Deps struct {
 	CheckWebhookURL func(string) error
 	// Breach is what the SLA scan does to a breached case.
 	Breach BreachPolicy
+	// AnonymousAddr is what audit records keep of an anonymous caller's
+	// address (default AddrNone: nothing).
+	AnonymousAddr AddrPolicy
+	// IdempotencyRetention is how long an intake Idempotency-Key replays
+	// the original submission (default DefaultIdempotencyRetention); an
+	// older key is refused rather than answered.
+	IdempotencyRetention time.Duration
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -79,6 +86,12 @@ func NewService(d Deps) *Service {
 	if d.Lifecycle == nil {
 		d.Lifecycle = MustDefaultLifecycle()
 	}
+	if d.AnonymousAddr == "" {
+		d.AnonymousAddr = AddrNone
+	}
+	if d.IdempotencyRetention <= 0 {
+		d.IdempotencyRetention = DefaultIdempotencyRetention
+	}
 	return &Service{Deps: d}
 }
 
@@ -99,9 +112,13 @@ func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Eve
 	if err != nil {
 		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
 	}
+	addr := a.Addr
+	if a.Role == RoleAnonymous || a.Role == "" {
+		addr = s.AnonymousAddr.Apply(addr)
+	}
 	rec := &AuditRecord{
 		Chain: ChainFor(c.entityType, c.entityID), Time: at,
-		ActorID: a.ID, ActorRole: a.Role, ActorAddr: a.Addr, RequestID: a.RequestID,
+		ActorID: a.ID, ActorRole: a.Role, ActorAddr: addr, RequestID: a.RequestID,
 		Action: c.action, EntityType: c.entityType, EntityID: c.entityID, Data: data,
 	}
 	evData := data

@@ -72,7 +72,8 @@ type Tx interface {
 	// LockReport reads a report and locks it until the transaction ends.
 	LockReport(ctx context.Context, id string) (*Report, error)
 	// UpdateReport writes Status, DismissReason, CaseID, UpdatedAt,
-	// ReporterCipher, WrappedKey and ErasedAt.
+	// ReporterCipher, WrappedKey, ErasedAt, IdempotencyKey ("" = NULL) and
+	// RequestHash (nil = NULL).
 	UpdateReport(ctx context.Context, r *Report) error
 	// NextCaseNumber returns the next value of a gap-tolerant counter (> 0).
 	NextCaseNumber(ctx context.Context) (int64, error)

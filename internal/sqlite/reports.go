@@ -135,15 +135,16 @@ func (t *tx) LockReport(ctx context.Context, id string) (*regcase.Report, error)
 }
 
 // UpdateReport writes Status, DismissReason, CaseID, UpdatedAt,
-// ReporterCipher, WrappedKey and ErasedAt (ENotFound if no such report).
+// ReporterCipher, WrappedKey, ErasedAt, IdempotencyKey and RequestHash
+// (ENotFound if no such report).
 func (t *tx) UpdateReport(ctx context.Context, r *regcase.Report) error {
 	res, err := t.tx.ExecContext(ctx, `
 		UPDATE reports
 		SET status = ?, dismiss_reason = ?, case_id = ?, updated_at = ?,
-		    reporter_cipher = ?, wrapped_key = ?, erased_at = ?
+		    reporter_cipher = ?, wrapped_key = ?, erased_at = ?, idempotency_key = ?, request_hash = ?
 		WHERE id = ?`,
 		string(r.Status), r.DismissReason, nullString(r.CaseID), fmtTime(r.UpdatedAt),
-		r.ReporterCipher, r.WrappedKey, fmtTimePtr(r.ErasedAt), r.ID)
+		r.ReporterCipher, r.WrappedKey, fmtTimePtr(r.ErasedAt), nullString(r.IdempotencyKey), r.RequestHash, r.ID)
 	return checkUpdated("update report", res, err, regcase.Errorf(regcase.ENotFound, "report %s not found", r.ID))
 }
 

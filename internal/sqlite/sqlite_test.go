@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -41,8 +43,14 @@ func migratedDB(tb testing.TB) *DB {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		db := migratedDB(t)
-		return storetest.Harness{Store: db, Exec: db.ExecAsOwner}
+		path := filepath.Join(t.TempDir(), "regcase.db")
+		db := openDB(t, path)
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		return storetest.Harness{Store: db, Exec: db.ExecAsOwner, Dump: func(context.Context) ([]byte, error) {
+			return dumpFiles(path)
+		}}
 	})
 }
 
@@ -286,4 +294,19 @@ func TestBusyIsUnavailable(t *testing.T) {
 	if got := regcase.ErrorCodeOf(translate("begin", err)); got != regcase.EUnavailable {
 		t.Errorf("translated code = %q, want %q", got, regcase.EUnavailable)
 	}
+}
+
+// dumpFiles returns the raw bytes of the database file and its WAL and
+// shared-memory files: all a holder of the data directory can read, free
+// pages and not yet checkpointed page images included.
+func dumpFiles(path string) ([]byte, error) {
+	var out []byte
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return out, nil
 }

@@ -30,6 +30,10 @@ type Harness struct {
 	// Exec runs one SQL statement with full privileges, bypassing the
 	// protections of the audit tables (triggers, grants); the tamper tests use it.
 	Exec func(ctx context.Context, sql string) error
+	// Dump returns everything a database holder can read (every row of
+	// every table, as text; bytes as the engine renders them), or nil when
+	// the engine has no dump; the erasure test searches it.
+	Dump func(ctx context.Context) ([]byte, error)
 }
 
 // Run runs the suite; open returns a fresh, migrated, EMPTY store for each
@@ -49,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, open) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, open) })
 	t.Run("Verify", func(t *testing.T) { testVerify(t, open) })
+	t.Run("ErasureLeavesNothing", func(t *testing.T) { testErasureLeavesNothing(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Relay", func(t *testing.T) { testRelay(t, open) })
 	t.Run("MarkProcessed", func(t *testing.T) { testMarkProcessed(t, open) })
