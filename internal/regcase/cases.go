@@ -367,6 +367,9 @@ func (s *Service) Assign(ctx context.Context, a Actor, id string, version int64,
 	if err := checkText("assignee", assignee, true, 200); err != nil {
 		return nil, err
 	}
+	if a.Role == RoleInvestigator && assignee != a.ID && assignee != a.Name {
+		return nil, Errorf(EForbidden, "an investigator may only assign a case to itself (%s)", a.ID)
+	}
 	assignee, err := s.ResolveAssignee(ctx, "assignee", assignee)
 	if err != nil {
 		return nil, err

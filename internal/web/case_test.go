@@ -100,10 +100,13 @@ func TestCaseActionsMatchLifecycle(t *testing.T) {
 					}
 				}
 				role := p.actor.Role
-				check("f-assign", !final && regcase.Can(role, regcase.ActCaseAssign) &&
+				// Side actions follow the object rules: an investigator sees
+				// them only on a case that is unassigned or its own.
+				mayTouch := role != regcase.RoleInvestigator || cs.Assignee == "" || cs.Assignee == p.actor.ID
+				check("f-assign", !final && regcase.Can(role, regcase.ActCaseAssign) && mayTouch &&
 					!(role == regcase.RoleInvestigator && cs.Assignee == p.actor.ID))
-				check("f-edit", !final && regcase.Can(role, regcase.ActCaseUpdate))
-				check("f-pause", !final && regcase.Can(role, regcase.ActCaseSLA))
+				check("f-edit", !final && regcase.Can(role, regcase.ActCaseUpdate) && mayTouch)
+				check("f-pause", !final && regcase.Can(role, regcase.ActCaseSLA) && mayTouch)
 				check("f-note", regcase.Can(role, regcase.ActNoteCreate))
 				for _, pr := range a11yProblems(r.body) {
 					t.Errorf("accessibility: %s", pr)
@@ -318,7 +321,11 @@ func TestCaseSideActions(t *testing.T) {
 		}
 	}
 	got, _ := e.svc.GetCase(context.Background(), e.actor(regcase.RoleSupervisor), cs.ID)
-	if got.Title != "Sharper title" || got.Priority != regcase.PriorityCritical || got.Assignee != "t-investigator2" || got.SLA.PausedAt != nil {
+	inv2, err := e.svc.ResolveAssignee(context.Background(), "assignee", "t-investigator2")
+	if err != nil || !strings.HasPrefix(inv2, "token:") {
+		t.Fatalf("ResolveAssignee(t-investigator2) = %q, %v", inv2, err)
+	}
+	if got.Title != "Sharper title" || got.Priority != regcase.PriorityCritical || got.Assignee != inv2 || got.SLA.PausedAt != nil {
 		t.Errorf("case after the side actions: %+v", got)
 	}
 }

@@ -21,9 +21,13 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 	if err != nil {
 		return nil, err
 	}
+	names, err := c.svc.ActorNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	final := c.lc.IsFinal(cs.Status)
 	v := &casePageView{base: officerBase(s, cs.Number+": "+cs.Title), Case: cs, Final: final, SLA: c.slaOf(cs, c.now()),
-		Details: c.details(cs), Priorities: priorityOptions("")}
+		Details: c.details(cs), Priorities: priorityOptions(""), names: names, AssigneeName: displayName(names, cs.Assignee)}
 	formFor := func(k string, def url.Values) *form {
 		if k == key && kept != nil {
 			return kept
@@ -47,15 +51,15 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 		slices.SortFunc(v.Kept, func(x, y keptValue) int { return strings.Compare(x.Label, y.Label) })
 	}
 	if !final {
-		v.CanAssign = regcase.Can(a.Role, regcase.ActCaseAssign)
+		v.CanAssign = c.lc.CanCaseAction(a, regcase.ActCaseAssign, cs.Assignee)
 		v.AssignSelf = a.Role == regcase.RoleInvestigator
 		if v.AssignSelf && cs.Assignee == a.ID {
 			v.CanAssign = false
 		}
-		v.Assign = formFor("assign", url.Values{"assignee": {cs.Assignee}})
-		v.CanSLA = regcase.Can(a.Role, regcase.ActCaseSLA)
+		v.Assign = formFor("assign", url.Values{"assignee": {v.AssigneeName}})
+		v.CanSLA = c.lc.CanCaseAction(a, regcase.ActCaseSLA, cs.Assignee)
 		v.Pause = formFor("pause", nil)
-		v.CanEdit = regcase.Can(a.Role, regcase.ActCaseUpdate)
+		v.CanEdit = c.lc.CanCaseAction(a, regcase.ActCaseUpdate, cs.Assignee)
 		v.Edit = formFor("edit", url.Values{"title": {cs.Title}, "priority": {string(cs.Priority)}})
 	}
 	v.CanAddNote = regcase.Can(a.Role, regcase.ActNoteCreate)
@@ -81,7 +85,7 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 	if err != nil {
 		return nil, err
 	}
-	v.Audit = timeline(recs)
+	v.Audit = timeline(recs, v.names)
 	if len(recs) == auditPage {
 		v.AuditNext = "/console/cases/" + cs.ID + "?audit_after=" + strconv.FormatInt(recs[len(recs)-1].ID, 10) + "#timeline"
 	}
@@ -108,7 +112,11 @@ func (c *Console) changesSince(ctx context.Context, a regcase.Actor, caseID stri
 		}
 		after = recs[len(recs)-1].ID
 	}
-	return timeline(out), nil
+	names, err := c.svc.ActorNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return timeline(out, names), nil
 }
 
 func keptLabel(k string) string {
@@ -250,7 +258,7 @@ func (c *Console) caseAssign(w http.ResponseWriter, r *http.Request, s *session)
 		if err != nil {
 			return nil, "", err
 		}
-		return cs, "Case " + cs.Number + " is assigned to " + cs.Assignee + ".", nil
+		return cs, "Case " + cs.Number + " is assigned to " + assignee + ".", nil
 	})
 }
 

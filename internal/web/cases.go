@@ -177,8 +177,11 @@ type casePageView struct {
 	AuditNext   string
 	Stale       string
 	Changes     []timelineEntry // what happened since the officer's form was made
-	Kept        []keptValue
-	KeptTo      string
+	// AssigneeName shows the assignee by name; names maps actor ids to names.
+	AssigneeName string
+	names        map[string]string
+	Kept         []keptValue
+	KeptTo       string
 }
 
 type detail struct{ Label, Value string }
@@ -373,14 +376,15 @@ func actionText(a regcase.EnforcementAction) string {
 type timelineEntry struct {
 	*regcase.AuditRecord
 	Summary string
+	Who     string // the actor's display name (a token's name), else its id
 }
 
 // timeline turns audit records into sentences; the recorded data stays
 // available beside each one.
-func timeline(recs []*regcase.AuditRecord) []timelineEntry {
+func timeline(recs []*regcase.AuditRecord, names map[string]string) []timelineEntry {
 	out := make([]timelineEntry, len(recs))
 	for i, r := range recs {
-		out[i] = timelineEntry{AuditRecord: r, Summary: auditSummary(r)}
+		out[i] = timelineEntry{AuditRecord: r, Summary: auditSummary(r), Who: displayName(names, r.ActorID)}
 	}
 	return out
 }
@@ -429,4 +433,13 @@ func auditVersion(r *regcase.AuditRecord) int64 {
 	}
 	_ = json.Unmarshal(r.Data, &d)
 	return d.Version
+}
+
+// displayName shows an actor id by its token's name when there is one:
+// records keep the stable id, people read the name.
+func displayName(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return id
 }

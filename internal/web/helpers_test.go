@@ -54,7 +54,8 @@ type testEnv struct {
 	clock   *clock
 	tokens  map[regcase.Role]string
 	names   map[regcase.Role]string
-	inv2    string // token of the second investigator
+	ids     map[regcase.Role]string // actor ids ("token:<id>") per role
+	inv2    string                  // token of the second investigator
 	signing ed25519.PrivateKey
 	logs    *logBuffer
 	addrs   atomic.Int64
@@ -91,7 +92,7 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 		o = opts[0]
 	}
 	svc, signing := newService(tb)
-	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{},
+	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{}, ids: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
 	var intake throttle.Allower
 	if o.intakeRate > 0 {
@@ -106,11 +107,11 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 	ctx := context.Background()
 	for _, r := range staffRoles {
 		name := "t-" + string(r)
-		_, secret, err := svc.CreateToken(ctx, regcase.SystemActor("test"), name, r)
+		tok, secret, err := svc.CreateToken(ctx, regcase.SystemActor("test"), name, r)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		e.tokens[r], e.names[r] = secret, name
+		e.tokens[r], e.names[r], e.ids[r] = secret, name, regcase.TokenActorID(tok.ID)
 	}
 	_, secret, err := svc.CreateToken(ctx, regcase.SystemActor("test"), "t-investigator2", regcase.RoleInvestigator)
 	if err != nil {
@@ -147,7 +148,7 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 }
 
 func (e *testEnv) actor(r regcase.Role) regcase.Actor {
-	return regcase.Actor{ID: e.names[r], Name: e.names[r], Role: r, Addr: "127.0.0.1"}
+	return regcase.Actor{ID: e.ids[r], Name: e.names[r], Role: r, Addr: "127.0.0.1"}
 }
 
 // client is one browser: its cookies and the last CSRF token it saw.
