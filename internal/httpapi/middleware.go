@@ -145,6 +145,12 @@ func (s *server) observe(next http.Handler) http.Handler {
 		info.actor.Addr = info.client
 		info.actor.RequestID = info.id
 		w.Header().Set("X-Request-ID", info.id)
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			// Every API answer may carry a status secret, a token or
+			// webhook secret, reporter contact details or case data: no
+			// browser, proxy or CDN may keep a copy.
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		sw := &statusWriter{ResponseWriter: w, info: info}
 		s.metrics.inflight.Inc()
 		defer func() {

@@ -49,8 +49,15 @@ func (l *Limiter) Allow(client string) (bool, time.Duration) {
 	return true, 0
 }
 
-// ClientAddr is the caller's address; X-Forwarded-For counts only when the
-// direct peer is in trusted.
+// ClientAddr is the caller's address. X-Forwarded-For counts only when the
+// direct peer is a trusted proxy, and it is read from the right: each
+// trusted proxy appends the address it saw, so the rightmost address that
+// is not a trusted proxy is the client; everything left of it was written
+// by the client and may be forged. Several X-Forwarded-For headers are one
+// list in order. An entry that is not an IP address stops the walk at the
+// last trusted hop (a proxy wrote nonsense; nothing left of it is
+// believed). When every entry is a trusted proxy, the leftmost one is the
+// client.
 func ClientAddr(r *http.Request, trusted []*net.IPNet) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -60,15 +67,45 @@ func ClientAddr(r *http.Request, trusted []*net.IPNet) string {
 	if ip == nil {
 		return host
 	}
+	if !isTrusted(ip, trusted) {
+		return ip.String()
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	last := ip
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := parseHop(hops[i])
+		if hop == nil {
+			break
+		}
+		if !isTrusted(hop, trusted) {
+			return hop.String()
+		}
+		last = hop
+	}
+	return last.String()
+}
+
+func isTrusted(ip net.IP, trusted []*net.IPNet) bool {
 	for _, n := range trusted {
 		if n.Contains(ip) {
-			if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-				first, _, _ := strings.Cut(xff, ",")
-				if fip := net.ParseIP(strings.TrimSpace(first)); fip != nil {
-					return fip.String()
-				}
-			}
+			return true
 		}
 	}
-	return host
+	return false
+}
+
+// parseHop parses one X-Forwarded-For entry: an IP address, optionally
+// with a port ("198.51.100.7:4711", "[2001:db8::1]:443").
+func parseHop(s string) net.IP {
+	s = strings.TrimSpace(s)
+	if ip := net.ParseIP(s); ip != nil {
+		return ip
+	}
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return net.ParseIP(h)
+	}
+	return nil
 }

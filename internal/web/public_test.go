@@ -41,6 +41,9 @@ func TestReportSubmission(t *testing.T) {
 		if code == "" || secret == "" {
 			t.Fatalf("no tracking code or secret on the confirmation:\n%s", excerpt(r.body))
 		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("the confirmation with the status secret: Cache-Control %q, want no-store", got)
+		}
 		for _, p := range a11yProblems(r.body) {
 			t.Errorf("accessibility: %s", p)
 		}
@@ -61,6 +64,9 @@ func TestReportSubmission(t *testing.T) {
 		r = must(t, c.post("/status", url.Values{"csrf": {sf.fields["csrf"]}, "tracking": {strings.ToLower(code)}, "secret": {secret}}), http.StatusOK)
 		if got := textOf(r.body, "public-status"); got != "Received" {
 			t.Errorf("public status %q, want Received", got)
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("the public status page: Cache-Control %q, want no-store", got)
 		}
 		for _, p := range a11yProblems(r.body) {
 			t.Errorf("accessibility: %s", p)
