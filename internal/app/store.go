@@ -42,6 +42,9 @@ func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, &config.Error{Var: "DATABASE_URL", Msg: fmt.Sprintf("cannot create directory for the SQLite file: %v", err)}
 			}
+			if err := ownerOnlyDir(dir); err != nil {
+				return nil, &config.Error{Var: "DATABASE_URL", Msg: err.Error()}
+			}
 		}
 		db, err := sqlite.Open(ctx, path)
 		if err != nil {
@@ -213,4 +216,23 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
+}
+
+// ownerOnlyDir tightens the directory of the SQLite file (the data
+// directory, with the generated keys) to its owner (0700) when it is wider;
+// the current directory is left alone.
+func ownerOnlyDir(dir string) error {
+	if dir == "." {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, st.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("restrict %s to its owner: %w", dir, err)
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, regcase.Errorf(regcase.EInvalid, "sqlite: database path %q must not carry query parameters", path)
 	}
 	registerFunctions()
+	if err := ownerOnly(path); err != nil {
+		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
+	}
 
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -84,7 +88,42 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = r.Close()
 		return nil, translate("open", err)
 	}
+	if err := ownerOnly(path); err != nil { // the WAL and SHM files now exist
+		_ = w.Close()
+		_ = r.Close()
+		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
+	}
 	return &DB{w: w, r: r}, nil
+}
+
+// ownerOnly makes the database file (creating it empty when missing) and
+// its -wal and -shm companions readable and writable by the owner only
+// (0600): they hold every report. SQLite creates the companions with the
+// database file's mode, so a new file is created 0600 before SQLite opens
+// it; existing files with wider modes are tightened.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // dsn returns the driver's data source name: the path and the pragmas every

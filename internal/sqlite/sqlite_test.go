@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
 
@@ -309,4 +310,43 @@ func dumpFiles(path string) ([]byte, error) {
 		out = append(out, b...)
 	}
 	return out, nil
+}
+
+// TestFilesOwnerOnly: the database file and its WAL and SHM files are
+// created 0600 whatever the umask, and an existing file with a wider mode
+// is tightened on open.
+func TestFilesOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	check := func(t *testing.T, path string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if got := st.Mode().Perm(); got != 0o600 {
+				t.Errorf("%s: mode %o, want 600", filepath.Base(p), got)
+			}
+		}
+	}
+	t.Run("New", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "regcase.db")
+		db := openDB(t, path)
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, path)
+	})
+	t.Run("ExistingWideFile", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "regcase.db")
+		if err := os.WriteFile(path, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		db := openDB(t, path)
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, path)
+	})
 }
