@@ -105,9 +105,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		_ = jsonEncode(w, buildinfo.Get())
 	})
 	mux.HandleFunc("GET /docs", s.docs)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, string(regcase.ENotFound), "no such resource: "+r.URL.Path)
-	})
+	mux.HandleFunc("/", notFoundOrMethod(mux))
 	s.register()
 }
 
