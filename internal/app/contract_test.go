@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +48,20 @@ func TestContract(t *testing.T) {
 			if !strings.Contains(p.Detail, want) {
 				t.Errorf("detail %q does not say %q", p.Detail, want)
 			}
+		}
+	})
+	t.Run("CategoriesAreTheConfiguredTaxonomy", func(t *testing.T) {
+		var got struct {
+			Categories []string `json:"categories"`
+		}
+		ts.must(t, http.StatusOK, http.MethodGet, "/v1/categories", regcase.RoleAnonymous, nil).JSON(t, &got)
+		if want := regcase.DefaultCategories; !slices.Equal(got.Categories, want) {
+			t.Errorf("categories = %v, want %v", got.Categories, want)
+		}
+		custom := startServer(t, "sqlite", "REGCASE_CATEGORIES=water,noise")
+		custom.must(t, http.StatusOK, http.MethodGet, "/v1/categories", regcase.RoleAnonymous, nil).JSON(t, &got)
+		if want := []string{"water", "noise"}; !slices.Equal(got.Categories, want) {
+			t.Errorf("configured categories = %v, want %v", got.Categories, want)
 		}
 	})
 	t.Run("DocsHasSecurityHeaders", func(t *testing.T) {

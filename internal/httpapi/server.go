@@ -116,6 +116,7 @@ func (s *server) register() {
 	s.registerAudit()
 	s.registerTokens()
 	s.registerWebhooks()
+	s.registerCategories()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {
