@@ -36,6 +36,7 @@ var (
 var authzTable = map[string][]regcase.Role{
 	"POST /v1/reports":                                       anyone,
 	"GET /v1/public/reports/{tracking}":                      anyone,
+	"GET /v1/categories":                                     anyone,
 	"GET /v1/reports":                                        officers,
 	"GET /v1/reports/{id}":                                   officers,
 	"GET /v1/reports/{id}?include_reporter=true":             reportDesk,

@@ -105,9 +105,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		_ = jsonEncode(w, buildinfo.Get())
 	})
 	mux.HandleFunc("GET /docs", s.docs)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, string(regcase.ENotFound), "no such resource: "+r.URL.Path)
-	})
+	mux.HandleFunc("/", notFoundOrMethod(mux))
 	s.register()
 }
 
@@ -118,6 +116,7 @@ func (s *server) register() {
 	s.registerAudit()
 	s.registerTokens()
 	s.registerWebhooks()
+	s.registerCategories()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {

@@ -389,7 +389,7 @@ func (lc *Lifecycle) Check(a Actor, from, assignee string, in TransitionInput) (
 	}
 	t := lc.Find(from, in.To)
 	if t == nil {
-		return nil, Errorf(EConflict, "a case cannot go from %s to %s", from, in.To)
+		return nil, Errorf(EConflict, "a case cannot go from %s to %s%s", from, in.To, lc.exitsHint(a, from, assignee))
 	}
 	la, ok := t.actorAllowed(a, assignee)
 	if !ok {
@@ -407,6 +407,28 @@ func (lc *Lifecycle) Check(a Actor, from, assignee string, in TransitionInput) (
 		return nil, FieldError(FieldAssignee, "role %s may only assign the case to itself (%s)", a.Role, a.ID)
 	}
 	return t, nil
+}
+
+// exitsHint names the states a case in from can move to, and which of those
+// moves the caller may take now, for the message of a refused transition.
+func (lc *Lifecycle) exitsHint(a Actor, from, assignee string) string {
+	var all, mine []string
+	for _, t := range lc.Transitions {
+		if t.From == from {
+			all = append(all, t.To)
+		}
+	}
+	for _, t := range lc.Available(a, from, assignee) {
+		mine = append(mine, t.To)
+	}
+	if len(all) == 0 {
+		return " (" + from + " is final: no transitions leave it)"
+	}
+	hint := "; allowed from " + from + ": " + strings.Join(all, ", ")
+	if len(mine) == 0 {
+		return hint + " (none of them by role " + string(a.Role) + " now)"
+	}
+	return hint + " (role " + string(a.Role) + " may take now: " + strings.Join(mine, ", ") + ")"
 }
 
 // assigneeHint says why the caller's role, listed on t with a constraint,
