@@ -53,7 +53,7 @@ func newKeySet(url string, every time.Duration) *keySet {
 // VerifySignature checks the JWS signature of raw against the cached keys,
 // refreshing them (within the rate limit) when no key has its key id.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, signingAlgs)
+	jws, err := jose.ParseSignedCompact(raw, signingAlgs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed JWS: %w", err)
 	}
