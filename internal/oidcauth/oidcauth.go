@@ -14,12 +14,16 @@ import (
 )
 
 // Verifier checks JWTs from one issuer. Discovery happens on first use and is
-// retried on later requests if the issuer was unreachable; go-oidc caches
-// the JWKS and refreshes it when an unknown key id appears.
+// retried on later requests if the issuer was unreachable; the JWKS is
+// cached and refreshed when an unknown key id appears, at most once per
+// RefreshEvery (keySet).
 type Verifier struct {
 	Issuer    string
 	Audience  string
 	RoleClaim string
+	// RefreshEvery bounds JWKS fetches for unknown key ids (default
+	// DefaultRefreshEvery).
+	RefreshEvery time.Duration
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
@@ -41,7 +45,15 @@ func (v *Verifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	if err != nil {
 		return nil, &regcase.Error{Code: regcase.EUnavailable, Message: "identity provider unavailable", Err: err}
 	}
-	v.verifier = p.Verifier(&oidc.Config{ClientID: v.Audience})
+	var meta struct {
+		JWKS string   `json:"jwks_uri"`
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
+		return nil, &regcase.Error{Code: regcase.EUnavailable, Message: "identity provider unavailable", Err: fmt.Errorf("discovery has no jwks_uri: %v", err)}
+	}
+	v.verifier = oidc.NewVerifier(v.Issuer, newKeySet(meta.JWKS, v.RefreshEvery),
+		&oidc.Config{ClientID: v.Audience, SupportedSigningAlgs: meta.Algs})
 	return v.verifier, nil
 }
 

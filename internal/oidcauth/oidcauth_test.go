@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,4 +127,52 @@ func TestVerify(t *testing.T) {
 			t.Errorf("code = %q, want %q", got, want)
 		}
 	})
+}
+
+// TestUnknownKeyIDFlood: tokens naming key ids the provider never had cost
+// at most one JWKS fetch per refresh interval, however many and however
+// concurrent; a key the provider rotates in is picked up at the next
+// allowed refresh.
+func TestUnknownKeyIDFlood(t *testing.T) {
+	p := newProvider(t)
+	v := &Verifier{Issuer: p.issuer, Audience: "regcase", RoleClaim: "regcase_role", RefreshEvery: time.Hour}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, p.token(t, map[string]any{"regcase_role": "auditor"})); err != nil {
+		t.Fatal(err)
+	}
+	before := p.jwksHits.Load()
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key},
+				(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", fmt.Sprintf("made-up-%d", i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			raw, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: p.issuer, Subject: "x", Audience: jwt.Audience{"regcase"},
+				Expiry: jwt.NewNumericDate(time.Now().Add(time.Hour))}).Serialize()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := v.Verify(ctx, raw); regcase.ErrorCodeOf(err) == regcase.EUnauthorized {
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := refused.Load(); got != 200 {
+		t.Errorf("%d of 200 tokens with unknown key ids refused, want all", got)
+	}
+	if got := p.jwksHits.Load() - before; got > 1 {
+		t.Errorf("200 unknown key ids caused %d JWKS fetches, want at most 1 per interval", got)
+	}
+	// Known keys keep working during the flood, without fetches.
+	if _, err := v.Verify(ctx, p.token(t, map[string]any{"regcase_role": "auditor"})); err != nil {
+		t.Errorf("a valid token after the flood: %v", err)
+	}
 }
