@@ -18,6 +18,7 @@
 #   --resolve-image   passed to `docker stack deploy` (default always: pin the registry digest;
 #                     never: images that exist only on the nodes, e.g. a registry-less drill)
 #   --check-only      resolve, validate and record the model, deploy nothing
+#   --registry-insecure  the registry of --image speaks plain HTTP (a local drill registry)
 #   --accept SVC:RULE accept one regcase-policy finding (repeatable; recorded with the
 #                     deployment). For engines that force a deviation, e.g. the registry-less,
 #                     IPVS-less drill engine: proxy:swarm-replicas (host-mode publishing).
@@ -45,7 +46,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$REPO_ROOT/scripts/lib/swarm.sh"
 
 env_file="" stack="$STACK_NAME_DEFAULT" image="" migrate=1 smoke=1 smoke_url="" insecure=() timeout=600
-resolve=always check_only=0 accepts=()
+resolve=always check_only=0 accepts=() reg_insecure=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
@@ -59,6 +60,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) timeout="${2:?}"; shift ;;
     --resolve-image) resolve="${2:?}"; shift ;;
     --check-only) check_only=1 ;;
+    --registry-insecure) reg_insecure=(--insecure) ;;
     --accept) accepts+=("${2:?--accept needs SERVICE:RULE}"); shift ;;
     *) die "unknown argument: $1 (see --help)" 64 ;;
   esac
@@ -112,6 +114,14 @@ missing="$(missing_secrets)"
 $missing"
 image_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
 digest="$(docker image inspect -f '{{join .RepoDigests ","}}' "$image" 2>/dev/null || true)"
+if [[ "$resolve" != never ]]; then
+  # Every node pulls the image during the rollout: when the registry cannot serve its manifest
+  # now, stop here (nothing deployed) instead of letting tasks fail to pull on every node.
+  if ! merr="$(timeout 30 docker manifest inspect "${reg_insecure[@]}" "$image" 2>&1 >/dev/null)"; then
+    die "the registry cannot serve $image (${merr:-timeout after 30 s}): nothing was deployed; check the registry, then rerun" 69
+  fi
+fi
+[[ -n "$digest" || "$image" != *@sha256:* ]] || digest="$image"
 if [[ -z "$image_id" && "$resolve" == never ]]; then
   die "image $image is not on this node and --resolve-image never was given"
 fi

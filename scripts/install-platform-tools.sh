@@ -2,6 +2,7 @@
 # install-platform-tools.sh — install the tools the platform checks need, offline-friendly.
 #
 # Usage: scripts/install-platform-tools.sh [compose] [promtool] [debootstrap] [cyclonedx]
+#                                           [registry] [crane] [cluster]
 #        (no argument = compose + promtool)
 #
 #   compose      Docker Compose v2 (pinned: $COMPOSE_VERSION, default v2.40.3), built from the
@@ -13,6 +14,13 @@
 #   promtool     Debian's `prometheus` package (promtool 2.42) when promtool is missing.
 #   debootstrap  Debian's `debootstrap` package (used to build the stand-in images).
 #   cyclonedx    cyclonedx-gomod (pinned: v1.10.0) via `go install` into $GOPATH/bin.
+#   registry     the CNCF registry, distribution/distribution v3 `cmd/registry` (pinned:
+#                $REGISTRY_VERSION, v3.1.2), a static build from the Go module proxy, cached as
+#                $REGCASE_TOOLS_CACHE/registry/<version>/registry (scripts/registry-local.sh).
+#   crane        go-containerregistry's crane (pinned: $CRANE_VERSION, v0.22.1), same way, cached
+#                as $REGCASE_TOOLS_CACHE/crane/<version>/crane: retags by digest (promotion).
+#   cluster      what the multi-node harness (scripts/lib/cluster.sh) needs on the host:
+#                iproute2 (ip netns, veth, bridge), util-linux (nsenter), iptables, dockerd.
 #
 # Needs: go (for compose/cyclonedx), apt-get as root (for promtool/debootstrap).
 set -Eeuo pipefail
@@ -99,6 +107,30 @@ install_cyclonedx() {
   GOFLAGS=-mod=mod go install "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$CYCLONEDX_GOMOD_VERSION"
 }
 
+# go_tool NAME MODULE/PATH VERSION: a static build of MODULE/PATH@VERSION into the tools cache,
+# built outside any module (the project's go.mod is never touched). Prints the binary's path.
+go_tool() {
+  local name="$1" pkg="$2" ver="$3" dir
+  dir="$TOOLS_CACHE/$name/$ver"
+  if [[ ! -x "$dir/$name" ]]; then
+    need go
+    log "go install $pkg@$ver (static, into $dir)"
+    mkdir -p "$dir"
+    (cd "$TOOLS_CACHE" && CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-mod=mod go install -trimpath -ldflags '-s -w' "$pkg@$ver") >&2
+  fi
+  echo "$dir/$name"
+}
+install_registry() { go_tool registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" >/dev/null; }
+install_crane() { go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION" >/dev/null; }
+install_cluster() {
+  local missing=()
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
+  command -v dockerd >/dev/null 2>&1 || die "dockerd missing: the harness runs extra Docker daemons (install docker.io)"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(compose promtool)
 for t in "${targets[@]}"; do
@@ -107,6 +139,9 @@ for t in "${targets[@]}"; do
     promtool) install_promtool ;;
     debootstrap) install_debootstrap ;;
     cyclonedx) install_cyclonedx ;;
+    registry) install_registry ;;
+    crane) install_crane ;;
+    cluster) install_cluster ;;
     *) die "unknown tool: $t (see --help)" 64 ;;
   esac
 done

@@ -7,6 +7,8 @@
 //	regcase-e2e load    bounded request loop; classifies every request for the SIGTERM drill
 //	regcase-e2e wait    wait until a URL answers 200
 //	regcase-e2e populate -n 100000   submit N reports (officer token: no public rate limit)
+//	regcase-e2e intake  paced report submissions; records every acknowledged report's id
+//	regcase-e2e receive webhook receiver; records every delivery's webhook-id
 //
 // Environment: E2E_API_URL (http://api:8080), E2E_WORKER_URL (http://worker:9090),
 // E2E_PROXY_URL (https://proxy:8443), E2E_TOKEN.
@@ -53,6 +55,10 @@ func main() {
 		code = wait(os.Args[2:])
 	case "populate":
 		code = populate(os.Args[2:])
+	case "intake":
+		code = intake(os.Args[2:])
+	case "receive":
+		code = receive(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", os.Args[1])
 		code = 64
@@ -813,4 +819,123 @@ func webhookFlow(c *client, s *suite, api, worker, listen, admin, run string) {
 	}())
 	r, err = c.do("DELETE", api+"/v1/webhooks/"+hook.ID, admin, nil, nil)
 	s.check("admin deletes the subscription (204)", expect(r, err, 204))
+}
+
+// ---------------------------------------------------------------------------------------------
+// intake: the node-loss drill's producer. One client, paced: every report has its own
+// Idempotency-Key and is retried with that key until it is acknowledged (201) or the run ends, so
+// an acknowledged report exists exactly once. Each acknowledged report's id is appended to --out.
+// Prints {"acked":N,"retries":N,"unacked":N,"seconds":S}; exit 1 when a report stayed unacked.
+
+func intake(args []string) int {
+	fs := flag.NewFlagSet("intake", flag.ExitOnError)
+	url := fs.String("url", env("E2E_API_URL", "http://api:8080"), "base URL")
+	token := fs.String("token", env("E2E_TOKEN", ""), "officer token (no public rate limit); required")
+	dur := fs.Duration("duration", 30*time.Second, "submit new reports for this long")
+	every := fs.Duration("every", 200*time.Millisecond, "one new report per interval")
+	out := fs.String("out", "", "append acknowledged report ids here; required")
+	stop := fs.String("stop-file", "", "stop submitting new reports once this file exists")
+	_ = fs.Parse(args)
+	if *token == "" || *out == "" {
+		fmt.Fprintln(os.Stderr, "intake: --token and --out are required")
+		return 64
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "intake:", err)
+		return 1
+	}
+	defer f.Close()
+	c := newClient(false)
+	c.hc.Timeout = 10 * time.Second
+	start := time.Now()
+	end := start.Add(*dur)
+	var acked, retries, unacked int
+	stopped := func() bool {
+		if *stop == "" {
+			return false
+		}
+		_, err := os.Stat(*stop)
+		return err == nil
+	}
+	for n := 0; time.Now().Before(end) && !stopped(); n++ {
+		key := "intake-" + randHex(12)
+		body := map[string]any{"channel": "api", "category": "other", "subject": map[string]any{"name": "node-loss drill"},
+			"description": fmt.Sprintf("intake %d", n)}
+		ok := false
+		// the same key until acknowledged: a retry after a lost answer cannot create a second report
+		for try := 0; try < 60; try++ {
+			r, err := c.do("POST", *url+"/v1/reports", *token, body, map[string]string{"Idempotency-Key": key})
+			if err == nil && r.code == 201 {
+				var v struct {
+					ID string `json:"id"`
+				}
+				if r.json(&v) == nil && v.ID != "" {
+					fmt.Fprintln(f, v.ID)
+					ok = true
+					break
+				}
+			}
+			retries++
+			time.Sleep(500 * time.Millisecond)
+		}
+		if ok {
+			acked++
+		} else {
+			unacked++
+		}
+		time.Sleep(*every)
+	}
+	j, _ := json.Marshal(map[string]any{"acked": acked, "retries": retries, "unacked": unacked,
+		"seconds": time.Since(start).Round(100 * time.Millisecond).Seconds()})
+	fmt.Println(string(j))
+	if unacked > 0 {
+		return 1
+	}
+	return 0
+}
+
+// receive: a webhook receiver for the drills. Answers 204 to every POST and appends its
+// webhook-id header (the event id: receivers dedupe by it) to --out, one per line, duplicates
+// included, so the drill can count both. Runs until --duration or SIGTERM.
+
+func receive(args []string) int {
+	fs := flag.NewFlagSet("receive", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:8099", "listen address")
+	out := fs.String("out", "", "append webhook-id lines here; required")
+	dur := fs.Duration("duration", 10*time.Minute, "stop after")
+	_ = fs.Parse(args)
+	if *out == "" {
+		fmt.Fprintln(os.Stderr, "receive: --out is required")
+		return 64
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "receive:", err)
+		return 1
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+			id := r.Header.Get("webhook-id")
+			if r.Method != http.MethodPost || id == "" {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			fmt.Fprintln(f, id)
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})}
+	go func() {
+		time.Sleep(*dur)
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "receive:", err)
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# Shared parts of the drill scripts (drill-swarm.sh, drill-cluster.sh): checks, figures, the
+# bounded load loop, the report. Sourced after lib/common.sh; needs OUT (the run's directory),
+# and for the load loop URL (the proxy) and TOKEN (a supervisor token).
+
+# drill_init: counters, figures, the checks file.
+drill_init() {
+  PASS=0 FAIL=0
+  FIG=()
+  : >"$OUT/checks.md"
+}
+pass() { PASS=$((PASS + 1)); echo "ok   $*"; printf -- '- ok: %s\n' "$*" >>"$OUT/checks.md"; }
+failed() { FAIL=$((FAIL + 1)); echo "FAIL $*"; printf -- '- **FAIL**: %s\n' "$*" >>"$OUT/checks.md"; }
+figure() { FIG+=("$1|$2|$3"); printf '%s=%s  # %s\n' "$1" "$2" "$3" | tee -a "$OUT/figures.env"; }
+now_ms() { date +%s%3N; }
+section() { printf '\n== %s (t+%ds)\n' "$1" "$((SECONDS - T0))"; }
+
+# drill_build_tools: the load client and the policy checker (tools/policy; static builds).
+drill_build_tools() {
+  [[ -x "$REPO_ROOT/bin/regcase-e2e" && -x "$REPO_ROOT/bin/regcase-policy" ]] && return 0
+  mkdir -p "$REPO_ROOT/bin"
+  (cd "$REPO_ROOT/tools/policy" && CGO_ENABLED=0 go build -trimpath -o ../../bin/regcase-e2e ./cmd/regcase-e2e \
+    && CGO_ENABLED=0 go build -trimpath -o ../../bin/regcase-policy ./cmd/regcase-policy)
+}
+
+# load_start LABEL MAX_SECONDS: a bounded load loop in the background through the proxy on
+# URL: back-to-back 5 s runs of `regcase-e2e load` (4 clients, a new TLS connection per
+# request, GET /v1/cases with a supervisor token and every 10th a POST /v1/reports; readiness
+# ignored on purpose: every failed request counts) until load_result or MAX_SECONDS.
+load_start() {
+  rm -f "$OUT/load-$1.stop" "$OUT/load-$1.jsonl"
+  (
+    end=$((SECONDS + $2))
+    while [[ ! -e "$OUT/load-$1.stop" ]] && ((SECONDS < end)); do
+      bin/regcase-e2e load --url "$URL" --token "$TOKEN" --duration 5s --concurrency 4 --respect-ready=false \
+        >>"$OUT/load-$1.jsonl" 2>>"$OUT/load-$1.err" || true
+    done
+  ) &
+  LOAD_PID=$!
+}
+# load_result LABEL: stops the loop, sums the runs; sets LOAD_OK and LOAD_FAILED (failed + refused).
+load_result() {
+  touch "$OUT/load-$1.stop"
+  wait "$LOAD_PID" 2>/dev/null || true
+  local sum
+  sum="$(awk '{ for (k in a) delete a[k]
+    n = split($0, f, /[,{}]/)
+    for (i = 1; i <= n; i++) { split(f[i], kv, ":"); gsub(/"/, "", kv[1]); a[kv[1]] = kv[2] }
+    ok += a["ok"]; failed += a["failed"]; refused += a["refused"]; secs += a["seconds"]; runs++ }
+    END { printf "%d %d %d %.1f %d", ok, failed, refused, secs, runs }' "$OUT/load-$1.jsonl" 2>/dev/null)"
+  read -r LOAD_OK f r secs runs <<<"${sum:-0 0 0 0 0}"
+  LOAD_FAILED=$((f + r))
+  [[ "${runs:-0}" -gt 0 ]] || LOAD_FAILED=999999
+  echo "     load $1: $LOAD_OK ok, $f failed, $r refused in ${secs}s ($runs runs of 5 s)"
+  grep -h '"samples":\[' "$OUT/load-$1.jsonl" 2>/dev/null | grep -o '"samples":\[[^]]*\]' | head -3 | sed 's/^/     /' || true
+}
+update_window() { # SVC -> milliseconds of its last update, UpdateStatus.StartedAt -> CompletedAt
+  local s c
+  s="$(docker service inspect -f '{{.UpdateStatus.StartedAt.UnixNano}}' "$1")"
+  c="$(docker service inspect -f '{{.UpdateStatus.CompletedAt.UnixNano}}' "$1")"
+  echo "$(( (c - s) / 1000000 ))"
+}
+
+# drill_report FILE INTRO_LINE...: appends the intro lines, the figures table and the checks.
+drill_report() {
+  local file="$1" f k v h; shift
+  {
+    printf '%s\n' "$@"
+    echo
+    echo "| figure | value | how |"
+    echo "|---|---|---|"
+    for f in "${FIG[@]}"; do IFS='|' read -r k v h <<<"$f"; echo "| $k | $v | $h |"; done
+    echo
+    echo "## Checks"
+    cat "$OUT/checks.md"
+    echo
+    echo "$PASS passed, $FAIL failed"
+  } >>"$file"
+}
