@@ -406,7 +406,9 @@ func officerFlows(c *client, s *suite, base, admin, run, reportID string) {
 		return out.Token
 	}
 	intake, supervisor, auditor := mint("intake"), mint("supervisor"), mint("auditor")
-	if intake == "" || supervisor == "" || auditor == "" || reportID == "" {
+	// The assignee must be an active officer: an investigator token of this run.
+	investigator := mint("investigator")
+	if intake == "" || supervisor == "" || auditor == "" || investigator == "" || reportID == "" {
 		return
 	}
 	r, err := c.do("GET", base+"/v1/reports?limit=5", intake, nil, nil)
@@ -453,7 +455,7 @@ func officerFlows(c *client, s *suite, base, admin, run, reportID string) {
 	if etag == "" {
 		etag = cs.ETag
 	}
-	tr := map[string]any{"to": "investigating", "assignee": "e2e-investigator"}
+	tr := map[string]any{"to": "investigating", "assignee": "e2e-investigator-" + run}
 	r, err = c.do("POST", caseURL+"/transitions", supervisor, tr, map[string]string{"If-Match": etag})
 	s.check("supervisor assigns: open -> investigating", expect(r, err, 200))
 	r, err = c.do("POST", caseURL+"/transitions", supervisor, map[string]any{"to": "closed", "resolution": "duplicate"}, map[string]string{"If-Match": etag})
