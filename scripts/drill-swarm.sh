@@ -41,6 +41,8 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/swarm.sh
 source "$REPO_ROOT/scripts/lib/swarm.sh"
+# shellcheck source=lib/drill.sh
+source "$REPO_ROOT/scripts/lib/drill.sh"
 
 stack=regcase-drill image="" keep=0 report="" max_seconds=1500 only="deploy,rolling,badimage,kill,secret,config,oom,previous"
 while [[ $# -gt 0 ]]; do
@@ -69,13 +71,7 @@ mkdir -p "$OUT"
 WORK="$(mktemp -d /tmp/regcase-drill.XXXXXX)"
 chmod 0700 "$WORK"
 export REGCASE_STATE_DIR="$WORK/state"
-PASS=0 FAIL=0
-FIG=()
-pass() { PASS=$((PASS + 1)); echo "ok   $*"; printf -- '- ok: %s\n' "$*" >>"$OUT/checks.md"; }
-failed() { FAIL=$((FAIL + 1)); echo "FAIL $*"; printf -- '- **FAIL**: %s\n' "$*" >>"$OUT/checks.md"; }
-figure() { FIG+=("$1|$2|$3"); printf '%s=%s  # %s\n' "$1" "$2" "$3" | tee -a "$OUT/figures.env"; }
-now_ms() { date +%s%3N; }
-section() { printf '\n== %s (t+%ds)\n' "$1" "$((SECONDS - T0))"; }
+drill_init
 
 # --- bound the whole drill ------------------------------------------------------------------------
 ( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$max_seconds" & sp=$!; wait $sp; echo "drill-swarm: ${max_seconds}s bound reached, stopping" >&2; kill -TERM $$ 2>/dev/null ) &
@@ -242,49 +238,7 @@ ACCEPT=()
 URL="https://127.0.0.1:$https_port"
 echo "stack $stack, proxy on $URL (published $publish), api endpoints $endpoint"
 # the load client and the policy checker (tools/policy; static builds, seconds when cached)
-if [[ ! -x bin/regcase-e2e || ! -x bin/regcase-policy ]]; then
-  mkdir -p bin
-  (cd tools/policy && CGO_ENABLED=0 go build -trimpath -o ../../bin/regcase-e2e ./cmd/regcase-e2e \
-    && CGO_ENABLED=0 go build -trimpath -o ../../bin/regcase-policy ./cmd/regcase-policy) || { failed "building bin/regcase-e2e, bin/regcase-policy"; exit 1; }
-fi
-
-# load_start LABEL MAX_SECONDS: a bounded load loop in the background through the proxy on
-# 127.0.0.1: back-to-back 5 s runs of `regcase-e2e load` (4 clients, a new TLS connection per
-# request, GET /v1/cases with a supervisor token and every 10th a POST /v1/reports; readiness
-# ignored on purpose: every failed request counts) until load_result or MAX_SECONDS.
-load_start() {
-  rm -f "$OUT/load-$1.stop" "$OUT/load-$1.jsonl"
-  (
-    end=$((SECONDS + $2))
-    while [[ ! -e "$OUT/load-$1.stop" ]] && ((SECONDS < end)); do
-      bin/regcase-e2e load --url "$URL" --token "$TOKEN" --duration 5s --concurrency 4 --respect-ready=false \
-        >>"$OUT/load-$1.jsonl" 2>>"$OUT/load-$1.err" || true
-    done
-  ) &
-  LOAD_PID=$!
-}
-# load_result LABEL: stops the loop, sums the runs; sets LOAD_OK and LOAD_FAILED (failed + refused).
-load_result() {
-  touch "$OUT/load-$1.stop"
-  wait "$LOAD_PID" 2>/dev/null || true
-  local sum
-  sum="$(awk '{ for (k in a) delete a[k]
-    n = split($0, f, /[,{}]/)
-    for (i = 1; i <= n; i++) { split(f[i], kv, ":"); gsub(/"/, "", kv[1]); a[kv[1]] = kv[2] }
-    ok += a["ok"]; failed += a["failed"]; refused += a["refused"]; secs += a["seconds"]; runs++ }
-    END { printf "%d %d %d %.1f %d", ok, failed, refused, secs, runs }' "$OUT/load-$1.jsonl" 2>/dev/null)"
-  read -r LOAD_OK f r secs runs <<<"${sum:-0 0 0 0 0}"
-  LOAD_FAILED=$((f + r))
-  [[ "${runs:-0}" -gt 0 ]] || LOAD_FAILED=999999
-  echo "     load $1: $LOAD_OK ok, $f failed, $r refused in ${secs}s ($runs runs of 5 s)"
-  grep -h '"samples":\[' "$OUT/load-$1.jsonl" 2>/dev/null | grep -o '"samples":\[[^]]*\]' | head -3 | sed 's/^/     /' || true
-}
-update_window() { # SVC -> milliseconds of its last update, UpdateStatus.StartedAt -> CompletedAt
-  local s c
-  s="$(docker service inspect -f '{{.UpdateStatus.StartedAt.UnixNano}}' "$1")"
-  c="$(docker service inspect -f '{{.UpdateStatus.CompletedAt.UnixNano}}' "$1")"
-  echo "$(( (c - s) / 1000000 ))"
-}
+drill_build_tools || { failed "building bin/regcase-e2e, bin/regcase-policy"; exit 1; }
 
 # --- 3. deploy ------------------------------------------------------------------------------------
 section "deploy release A"
@@ -518,19 +472,9 @@ fi
 section "report"
 total=$((SECONDS - T0))
 figure DRILL_TOTAL_S "$total" "wall time of scripts/drill-swarm.sh up to the report (cleanup excluded)"
-{
-  echo "Stack \`$stack\`, release A \`$img_a\`, B \`$img_b\`, bad \`$img_bad\`; backing images (local stand-ins): \`$pg\`, \`$rd\`, \`$px\`."
-  [[ $ipvs -eq 1 ]] || echo "Engine without IPVS: api endpoint_mode dnsrr, proxy published in host mode (1 replica, stop-first)."
-  echo
-  echo "| figure | value | how |"
-  echo "|---|---|---|"
-  for f in "${FIG[@]}"; do IFS='|' read -r k v h <<<"$f"; echo "| $k | $v | $h |"; done
-  echo
-  echo "## Checks"
-  cat "$OUT/checks.md"
-  echo
-  echo "$PASS passed, $FAIL failed"
-} >>"$report"
+noipvs=""
+[[ $ipvs -eq 1 ]] || noipvs="Engine without IPVS: api endpoint_mode dnsrr, proxy published in host mode (1 replica, stop-first)."
+drill_report "$report" "Stack \`$stack\`, release A \`$img_a\`, B \`$img_b\`, bad \`$img_bad\`; backing images (local stand-ins): \`$pg\`, \`$rd\`, \`$px\`." ${noipvs:+"$noipvs"}
 echo "report: $report (raw logs in $OUT)"
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]
