@@ -215,7 +215,8 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
-		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
+		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
+		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir}), nil
 }
 
 // ownerOnlyDir tightens the directory of the SQLite file (the data

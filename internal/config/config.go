@@ -60,6 +60,11 @@ type Config struct {
 	// IdempotencyRetention: an intake Idempotency-Key replays the original
 	// submission only while younger than this.
 	IdempotencyRetention time.Duration
+	// AttachmentMaxBytes bounds one evidence file upload (413 beyond);
+	// AttachmentSpoolDir holds uploads, encrypted, while they arrive
+	// ("" = the system's temporary directory).
+	AttachmentMaxBytes int64
+	AttachmentSpoolDir string
 	LifecycleFile        string
 	SLADays              map[string]int
 	Categories           []string
@@ -292,6 +297,8 @@ func Load(get Getenv, command string) (*Config, error) {
 		r.fail("REGCASE_ANONYMOUS_ADDR", "%q: want none (keep nothing) or prefix (/24 of IPv4, /48 of IPv6)", c.AnonymousAddr)
 	}
 	c.IdempotencyRetention = r.duration("REGCASE_IDEMPOTENCY_RETENTION", 24*time.Hour)
+	c.AttachmentMaxBytes = int64(r.integer("REGCASE_ATTACHMENT_MAX_BYTES", 25<<20, 1024, 1<<30))
+	c.AttachmentSpoolDir = r.str("REGCASE_ATTACHMENT_SPOOL_DIR", "")
 	c.LifecycleFile = r.str("REGCASE_LIFECYCLE_FILE", "")
 	c.SLADays = map[string]int{}
 	if v := r.get("REGCASE_SLA_DAYS"); v != "" {
@@ -394,6 +401,7 @@ func (c *Config) LogAttrs() []any {
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
+		slog.Int64("attachment_max_bytes", c.AttachmentMaxBytes), slog.String("attachment_spool_dir", c.AttachmentSpoolDir),
 	}
 }
 

@@ -48,6 +48,8 @@ var codeStatus = map[regcase.ErrorCode]int{
 	regcase.EForbidden:            http.StatusForbidden,
 	regcase.EObjectForbidden:      http.StatusForbidden,
 	regcase.ERateLimited:          http.StatusTooManyRequests,
+	regcase.ETooLarge:             http.StatusRequestEntityTooLarge,
+	regcase.EUnsupportedType:      http.StatusUnsupportedMediaType,
 	regcase.EUnavailable:          http.StatusServiceUnavailable,
 	regcase.EInternal:             http.StatusInternalServerError,
 }

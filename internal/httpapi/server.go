@@ -106,6 +106,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /docs", s.docs)
 	mux.HandleFunc("/", notFoundOrMethod(mux))
+	s.fileRoutes(mux)
 	s.register()
 }
 
@@ -117,6 +118,7 @@ func (s *server) register() {
 	s.registerTokens()
 	s.registerWebhooks()
 	s.registerCategories()
+	s.registerChannel()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {

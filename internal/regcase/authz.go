@@ -59,6 +59,14 @@ const (
 	// priority (and so lengthens its SLA): a supervisor's decision.
 	ActCaseLowerPriority Action = "case.lower_priority"
 	ActNoteRead          Action = "note.read"
+	// ActCaseMessageRead and ActCaseMessageSend are the officers' side of
+	// the anonymous channel with the reporters of a case's reports.
+	ActCaseMessageRead Action = "case.message.read"
+	ActCaseMessageSend Action = "case.message.send"
+	// ActAttachmentRead lists and downloads evidence files (of reports and
+	// cases); ActCaseAttachmentAdd uploads one to a case.
+	ActAttachmentRead    Action = "attachment.read"
+	ActCaseAttachmentAdd Action = "case.attachment.add"
 	ActNoteCreate        Action = "note.create"
 	ActAuditRead         Action = "audit.read"
 	ActAuditVerify       Action = "audit.verify"
@@ -93,6 +101,10 @@ var Matrix = map[Action][]Role{
 	ActCaseLowerPriority: {RoleSupervisor},
 	ActNoteRead:          {RoleInvestigator, RoleSupervisor, RoleAuditor},
 	ActNoteCreate:        workers,
+	ActCaseMessageRead:   {RoleInvestigator, RoleSupervisor, RoleAuditor},
+	ActCaseMessageSend:   {RoleInvestigator, RoleSupervisor},
+	ActAttachmentRead:    officers,
+	ActCaseAttachmentAdd: {RoleInvestigator, RoleSupervisor},
 	ActAuditRead:         {RoleAuditor, RoleSupervisor},
 	ActAuditVerify:       {RoleAuditor, RoleAdmin},
 	ActTokenManage:       {RoleAdmin},

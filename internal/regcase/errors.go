@@ -25,6 +25,8 @@ const (
 	EForbidden            ErrorCode = "forbidden"             // 403: the role may not do this at all
 	EObjectForbidden      ErrorCode = "object_forbidden"      // 403: the role may, but not on this case (not its assignee)
 	ERateLimited          ErrorCode = "rate_limited"          // 429
+	ETooLarge             ErrorCode = "too_large"             // 413: an upload over its size limit
+	EUnsupportedType      ErrorCode = "unsupported_type"      // 415: an upload whose sniffed type is not allowed
 	EUnavailable          ErrorCode = "unavailable"           // 503
 	EInternal             ErrorCode = "internal"              // 500
 )

@@ -77,7 +77,8 @@ type CaseActionRule struct {
 }
 
 // caseRuleActions are the actions a case_actions rule may name.
-var caseRuleActions = []Action{ActCaseUpdate, ActCaseAssign, ActCaseSLA, ActCaseLowerPriority}
+var caseRuleActions = []Action{ActCaseUpdate, ActCaseAssign, ActCaseSLA, ActCaseLowerPriority,
+	ActCaseMessageRead, ActCaseMessageSend, ActAttachmentRead, ActCaseAttachmentAdd}
 
 // Lifecycle is the case state machine as data. Build one with ParseLifecycle,
 // which validates it; the zero value is unusable.

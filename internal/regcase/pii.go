@@ -156,3 +156,54 @@ func HashSecret(secret string) []byte {
 	s := sha256.Sum256([]byte(secret))
 	return s[:]
 }
+
+// ContentKey is a random data key of one piece of reporter content (a
+// channel message, an evidence file), used like the per-report key of the
+// contact details: it encrypts the content and is stored only wrapped with
+// the platform key, so deleting the wrapped key and the ciphertext shreds
+// the content.
+type ContentKey struct {
+	k    *Keyring
+	aead cipher.AEAD
+}
+
+// NewContentKey makes a fresh data key for the content named by purpose
+// (e.g. "message:<id>") and returns it with its wrapped form to store.
+func (k *Keyring) NewContentKey(purpose string) (*ContentKey, []byte, error) {
+	dataKey := make([]byte, 32)
+	if _, err := io.ReadFull(k.rand, dataKey); err != nil {
+		return nil, nil, err
+	}
+	aead, err := newGCM(dataKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	wrapped, err := k.seal(k.master, dataKey, []byte("content-key:"+purpose))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &ContentKey{k: k, aead: aead}, wrapped, nil
+}
+
+// OpenContentKey unwraps what NewContentKey returned for the same purpose.
+func (k *Keyring) OpenContentKey(purpose string, wrapped []byte) (*ContentKey, error) {
+	dataKey, err := open(k.master, wrapped, []byte("content-key:"+purpose))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap content key: %w", err)
+	}
+	aead, err := newGCM(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	return &ContentKey{k: k, aead: aead}, nil
+}
+
+// Seal encrypts plain, bound to ad (which names the piece: a chunk's
+// number, a message id), so pieces cannot be swapped or reordered.
+func (c *ContentKey) Seal(plain, ad []byte) ([]byte, error) { return c.k.seal(c.aead, plain, ad) }
+
+// Open decrypts what Seal sealed with the same ad.
+func (c *ContentKey) Open(sealed, ad []byte) ([]byte, error) { return open(c.aead, sealed, ad) }
+
+// SealedOverhead is what Seal adds to a plaintext (nonce and tag).
+const SealedOverhead = 12 + 16

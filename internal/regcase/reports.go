@@ -161,20 +161,9 @@ type PublicStatus struct {
 // tracking code and status secret. A wrong secret is ENotFound, like an
 // unknown code, so codes cannot be probed.
 func (s *Service) PublicStatusOf(ctx context.Context, tracking, secret string) (*PublicStatus, error) {
-	notFound := Errorf(ENotFound, "no report with this tracking code and secret")
-	code, err := NormalizeTrackingCode(tracking)
-	if err != nil {
-		return nil, notFound
-	}
-	r, err := s.Store.GetReportByTracking(ctx, code)
-	if ErrorCodeOf(err) == ENotFound {
-		return nil, notFound
-	}
+	r, err := s.publicReport(ctx, tracking, secret)
 	if err != nil {
 		return nil, err
-	}
-	if subtle.ConstantTimeCompare(HashSecret(secret), r.StatusSecretHash) != 1 {
-		return nil, notFound
 	}
 	ps := &PublicStatus{TrackingCode: r.TrackingCode, Status: "received", ReceivedAt: r.ReceivedAt, UpdatedAt: r.UpdatedAt}
 	switch r.Status {
@@ -194,6 +183,28 @@ func (s *Service) PublicStatusOf(ctx context.Context, tracking, secret string) (
 		}
 	}
 	return ps, nil
+}
+
+// publicReport returns the report of a tracking code to whoever holds its
+// status secret. A wrong secret is ENotFound, like an unknown code, so codes
+// cannot be probed.
+func (s *Service) publicReport(ctx context.Context, tracking, secret string) (*Report, error) {
+	notFound := Errorf(ENotFound, "no report with this tracking code and secret")
+	code, err := NormalizeTrackingCode(tracking)
+	if err != nil {
+		return nil, notFound
+	}
+	r, err := s.Store.GetReportByTracking(ctx, code)
+	if ErrorCodeOf(err) == ENotFound {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(HashSecret(secret), r.StatusSecretHash) != 1 {
+		return nil, notFound
+	}
+	return r, nil
 }
 
 // GetReport returns a report. With withPII, a caller allowed to read PII gets
@@ -244,7 +255,7 @@ func (s *Service) ListReports(ctx context.Context, a Actor, f ReportFilter) ([]*
 // fn change it (or refuse with an error) and writes it with an audit record
 // of action carrying the reason.
 func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action, id, reason string,
-	fn func(r *Report, now time.Time) error) (*Report, error) {
+	fn func(tx Tx, r *Report, now time.Time) (map[string]any, error)) (*Report, error) {
 	if err := Authorize(a, act); err != nil {
 		return nil, err
 	}
@@ -258,7 +269,8 @@ func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action,
 			return err
 		}
 		now := s.now()
-		if err := fn(r, now); err != nil {
+		data, err := fn(tx, r, now)
+		if err != nil {
 			return err
 		}
 		r.UpdatedAt = now
@@ -266,8 +278,11 @@ func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action,
 			return err
 		}
 		out = r
-		return s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID,
-			data: map[string]any{"reason": reason}})
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["reason"] = reason
+		return s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID, data: data})
 	})
 	return out, err
 }
@@ -275,29 +290,48 @@ func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action,
 // Dismiss closes a received report without a case. Errors: EInvalid without
 // a reason, EConflict unless the report is received, ENotFound.
 func (s *Service) Dismiss(ctx context.Context, a Actor, id, reason string) (*Report, error) {
-	return s.mutateReport(ctx, a, ActReportDismiss, "report.dismissed", id, reason, func(r *Report, _ time.Time) error {
+	return s.mutateReport(ctx, a, ActReportDismiss, "report.dismissed", id, reason, func(_ Tx, r *Report, _ time.Time) (map[string]any, error) {
 		if r.Status != ReportReceived {
-			return Errorf(EConflict, "report is %s; only a received report can be dismissed", r.Status)
+			return nil, Errorf(EConflict, "report is %s; only a received report can be dismissed", r.Status)
 		}
 		r.Status, r.DismissReason = ReportDismissed, reason
-		return nil
+		return nil, nil
 	})
 }
 
 // Erase crypto-shreds a report's contact details: the per-report key and the
 // ciphertext are destroyed, the request digest and idempotency key are
-// cleared, and an audit record says that an erasure happened.
-// The audit chain still verifies. Errors: ENotFound, EConflict if already
-// erased or there was nothing to erase.
+// cleared, every channel message of the report and every evidence file the
+// reporter sent (with its chunks) are deleted, and an audit record says that
+// an erasure happened and what went (counts; attachments by their SHA-256,
+// which the upload records already hold). The audit chain still verifies.
+// Errors: ENotFound, EConflict if already erased or there was nothing to
+// erase.
 func (s *Service) Erase(ctx context.Context, a Actor, id, reason string) (*Report, error) {
-	return s.mutateReport(ctx, a, ActReportErase, "report.reporter_erased", id, reason, func(r *Report, now time.Time) error {
-		if !r.HasReporter || r.ErasedAt != nil {
-			return Errorf(EConflict, "report has no reporter data to erase")
+	return s.mutateReport(ctx, a, ActReportErase, "report.reporter_erased", id, reason, func(tx Tx, r *Report, now time.Time) (map[string]any, error) {
+		msgs, atts, err := tx.EraseReporterContent(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		contact := r.HasReporter && r.ErasedAt == nil
+		if !contact && msgs == 0 && len(atts) == 0 {
+			return nil, Errorf(EConflict, "report has no reporter data to erase")
+		}
+		for _, att := range atts {
+			if err := s.blobs().Delete(ctx, tx, att); err != nil {
+				return nil, err
+			}
 		}
 		// The request digest and the idempotency key go too: both were
 		// derived from (or sent with) the body that held the contact details.
-		r.WrappedKey, r.ReporterCipher, r.ErasedAt = nil, nil, &now
+		if contact {
+			r.WrappedKey, r.ReporterCipher, r.ErasedAt = nil, nil, &now
+		}
 		r.RequestHash, r.IdempotencyKey = nil, ""
-		return nil
+		hashes := make([]string, 0, len(atts))
+		for _, att := range atts {
+			hashes = append(hashes, fmt.Sprintf("%x", att.SHA256))
+		}
+		return map[string]any{"contact_details": contact, "messages_erased": msgs, "attachments_erased": hashes}, nil
 	})
 }

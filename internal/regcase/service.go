@@ -49,6 +49,14 @@ type Deps struct {
 	// the original submission (default DefaultIdempotencyRetention); an
 	// older key is refused rather than answered.
 	IdempotencyRetention time.Duration
+	// AttachmentMaxBytes bounds one evidence file (default
+	// DefaultAttachmentMaxBytes); a larger upload is ETooLarge.
+	AttachmentMaxBytes int64
+	// SpoolDir holds uploads (already encrypted) while they arrive, so a
+	// slow client never holds a database transaction ("" = os.TempDir()).
+	SpoolDir string
+	// Blobs stores attachment content; nil keeps it in the database.
+	Blobs Blobs
 }
 
 // Service implements every use case of the platform on top of a Store. Each

@@ -60,12 +60,53 @@ type Reader interface {
 	// GetTokenByHash returns the token whose secret hashes to hash.
 	GetTokenByHash(ctx context.Context, hash []byte) (*APIToken, error)
 	ListTokens(ctx context.Context) ([]*APIToken, error)
+	ChannelReader
 }
+
+// ChannelReader holds the reads of the reporter channel: messages and
+// evidence attachments.
+type ChannelReader interface {
+	// ListMessages returns the messages of the given reports, ID ascending
+	// (IDs are time-ordered), at most MaxThread.
+	ListMessages(ctx context.Context, reportIDs []string) ([]*Message, error)
+	// ReadMarker returns the ID of the newest message reader has seen on
+	// the case ("" when none).
+	ReadMarker(ctx context.Context, reader, caseID string) (string, error)
+	// ListAttachments returns the attachments of the given reports and of
+	// the case (caseID may be ""), ID ascending, without content.
+	ListAttachments(ctx context.Context, reportIDs []string, caseID string) ([]*Attachment, error)
+	// GetAttachment returns one attachment's metadata (ENotFound).
+	GetAttachment(ctx context.Context, id string) (*Attachment, error)
+	// AttachmentChunk returns the sealed chunk seq (0, 1, …) of an
+	// attachment (ENotFound).
+	AttachmentChunk(ctx context.Context, id string, seq int) ([]byte, error)
+}
+
+// ChannelTx holds the writes of the reporter channel.
+type ChannelTx interface {
+	// InsertMessage stores a message (ENotFound if its report does not exist).
+	InsertMessage(ctx context.Context, m *Message) error
+	// MarkRead moves reader's marker on the case forward to messageID (a
+	// marker never moves back).
+	MarkRead(ctx context.Context, reader, caseID, messageID string, at time.Time) error
+	// InsertAttachment stores an attachment's metadata; its chunks follow
+	// with InsertAttachmentChunk in the same transaction.
+	InsertAttachment(ctx context.Context, a *Attachment) error
+	InsertAttachmentChunk(ctx context.Context, id string, seq int, data []byte) error
+	// EraseReporterContent deletes every message of the report and every
+	// attachment of the report with its chunks, and returns how many
+	// messages and which attachments went.
+	EraseReporterContent(ctx context.Context, reportID string) (messages int64, attachments []*Attachment, err error)
+}
+
+// MaxThread bounds the messages one thread read returns.
+const MaxThread = 500
 
 // Tx is a unit of work. Every change and its audit record and outbox event
 // are written through one Tx, so either all happen or none.
 type Tx interface {
 	PipelineTx
+	ChannelTx
 	// InsertReport stores a new report. A duplicate IdempotencyKey returns
 	// ErrIdempotencyKeyTaken (compare with errors.Is).
 	InsertReport(ctx context.Context, r *Report) error

@@ -136,6 +136,9 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// Deleted content (erased reporter messages and evidence chunks)
+		// is overwritten with zeros, not left in free pages.
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()
