@@ -65,11 +65,11 @@ type Config struct {
 	// ("" = the system's temporary directory).
 	AttachmentMaxBytes int64
 	AttachmentSpoolDir string
-	LifecycleFile        string
-	SLADays              map[string]int
-	Categories           []string
-	OTLPEndpoint         string
-	Pipeline             Pipeline
+	LifecycleFile      string
+	SLADays            map[string]int
+	Categories         []string
+	OTLPEndpoint       string
+	Pipeline           Pipeline
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
