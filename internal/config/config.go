@@ -60,16 +60,17 @@ type Config struct {
 	// IdempotencyRetention: an intake Idempotency-Key replays the original
 	// submission only while younger than this.
 	IdempotencyRetention time.Duration
+	LifecycleFile        string
+	SLADays              map[string]int
+	Categories           []string
+	OTLPEndpoint         string
+	Pipeline             Pipeline
+
 	// AttachmentMaxBytes bounds one evidence file upload (413 beyond);
 	// AttachmentSpoolDir holds uploads, encrypted, while they arrive
 	// ("" = the system's temporary directory).
 	AttachmentMaxBytes int64
 	AttachmentSpoolDir string
-	LifecycleFile      string
-	SLADays            map[string]int
-	Categories         []string
-	OTLPEndpoint       string
-	Pipeline           Pipeline
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.

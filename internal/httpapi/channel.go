@@ -402,7 +402,7 @@ func DispositionType(sniffed string) string {
 }
 
 // ContentDisposition is `attachment` with the name in RFC 5987/6266 form
-// (filename*=UTF-8”…) and an ASCII fallback.
+// (RFC 6266: filename* as UTF-8, percent-encoded) and an ASCII fallback.
 func ContentDisposition(name string) string {
 	ascii := strings.Map(func(r rune) rune {
 		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' || r == ';' {
