@@ -26,6 +26,7 @@ var (
 	auditReaders = []regcase.Role{regcase.RoleAuditor, regcase.RoleSupervisor}
 	verifiers    = []regcase.Role{regcase.RoleAuditor, regcase.RoleAdmin}
 	erasers      = []regcase.Role{regcase.RoleSupervisor, regcase.RoleAdmin}
+	msgReaders   = []regcase.Role{regcase.RoleInvestigator, regcase.RoleSupervisor, regcase.RoleAuditor}
 	admins       = []regcase.Role{regcase.RoleAdmin}
 )
 
@@ -54,6 +55,15 @@ var authzTable = map[string][]regcase.Role{
 	"GET /v1/cases/{id}/notes":                               noteReaders,
 	"POST /v1/cases/{id}/notes":                              noteWriters,
 	"GET /v1/cases/{id}/audit":                               officers,
+	"GET /v1/public/reports/{tracking}/messages":             anyone,
+	"POST /v1/public/reports/{tracking}/messages":            anyone,
+	"POST /v1/public/reports/{tracking}/attachments":         anyone,
+	"GET /v1/cases/{id}/messages":                            msgReaders,
+	"POST /v1/cases/{id}/messages":                           caseWorkers,
+	"GET /v1/cases/{id}/attachments":                         officers,
+	"POST /v1/cases/{id}/attachments":                        caseWorkers,
+	"GET /v1/reports/{id}/attachments":                       officers,
+	"GET /v1/attachments/{id}":                               officers,
 	"GET /v1/audit":                                          auditReaders,
 	"GET /v1/audit/verify":                                   verifiers,
 	"GET /v1/audit/checkpoints":                              auditReaders,
@@ -235,6 +245,9 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		path = strings.ReplaceAll(strings.ReplaceAll(path, "{id}", f.hook), "{delivery}", "0190c6a0-0000-7000-8000-000000000000")
 	case strings.HasPrefix(path, "/v1/dead-letters/"):
 		path = strings.ReplaceAll(path, "{id}", "999999")
+	case strings.HasPrefix(path, "/v1/attachments/"):
+		// No such attachment: an allowed caller gets 404, the others 401/403.
+		path = strings.ReplaceAll(path, "{id}", "0190c6a0-0000-7000-8000-000000000000")
 	}
 	if strings.Contains(path, "{") {
 		tb.Fatalf("validCall: no fixture for a parameter of %s", key)
@@ -270,6 +283,13 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		c.body = map[string]any{"reason": "waiting on the company"}
 	case "POST /v1/cases/{id}/notes":
 		c.body = map[string]any{"body": "A note from the authz test."}
+	case "POST /v1/cases/{id}/messages":
+		c.body = map[string]any{"body": "A question from the authz test."}
+	case "POST /v1/public/reports/{tracking}/messages":
+		c.body = map[string]any{"body": "An answer from the authz test."}
+		c.headers = []string{"X-Status-Secret", f.report.StatusSecret}
+	case "GET /v1/public/reports/{tracking}/messages", "POST /v1/public/reports/{tracking}/attachments":
+		c.headers = []string{"X-Status-Secret", f.report.StatusSecret}
 	case "POST /v1/tokens":
 		c.body = map[string]any{"name": "minted-" + randomName(), "role": "auditor"}
 	case "POST /v1/webhooks":

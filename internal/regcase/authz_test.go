@@ -50,6 +50,12 @@ func policyMatrix() []policyRow {
 		{N, N, N, Y, N, N, ActCaseLowerPriority},
 		{N, N, Y, Y, Y, N, ActNoteRead},
 		{N, Y, Y, Y, N, N, ActNoteCreate},
+		// The reporter channel: messages are read like notes, sent by
+		// case workers; evidence is read by every officer role.
+		{N, N, Y, Y, Y, N, ActCaseMessageRead},
+		{N, N, Y, Y, N, N, ActCaseMessageSend},
+		{N, Y, Y, Y, Y, N, ActAttachmentRead},
+		{N, N, Y, Y, N, N, ActCaseAttachmentAdd},
 		{N, N, N, Y, Y, N, ActAuditRead},
 		{N, N, N, N, Y, Y, ActAuditVerify},
 		{N, N, N, N, N, Y, ActTokenManage},

@@ -38,6 +38,19 @@ func objectPolicy() []objectRow {
 		objectRow{ActCaseLowerPriority, RoleAdmin, N, N, N},
 		objectRow{ActCaseLowerPriority, RoleAuditor, N, N, N},
 	)
+	// The reporter channel: an investigator only on its own or an
+	// unassigned case; the other roles the matrix allows on any case.
+	for _, act := range []Action{ActCaseMessageRead, ActCaseMessageSend, ActAttachmentRead, ActCaseAttachmentAdd} {
+		reads := act == ActCaseMessageRead || act == ActAttachmentRead
+		rows = append(rows,
+			objectRow{act, RoleInvestigator, Y, N, Y},
+			objectRow{act, RoleSupervisor, Y, Y, Y},
+			objectRow{act, RoleAuditor, reads, reads, reads},
+			objectRow{act, RoleIntake, act == ActAttachmentRead, act == ActAttachmentRead, act == ActAttachmentRead},
+			objectRow{act, RoleAdmin, N, N, N},
+			objectRow{act, RoleAnonymous, N, N, N},
+		)
+	}
 	return rows
 }
 
