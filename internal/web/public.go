@@ -42,6 +42,10 @@ type reportDoneView struct {
 	TrackingCode string
 	StatusSecret string
 	Replayed     bool
+	// File is the evidence file sent with the report; FileError says why
+	// it was not accepted (the report itself was).
+	File      *regcase.Attachment
+	FileError string
 }
 
 func (c *Console) reportView(w http.ResponseWriter, r *http.Request, f *form) *reportView {
@@ -106,8 +110,20 @@ func (c *Console) submitReport(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusUnprocessableEntity, "report.html", c.reportView(w, r, f))
 		return
 	}
-	c.render(w, r, http.StatusOK, "report_done.html", &reportDoneView{base: base{Title: "Report received"},
-		TrackingCode: sub.Report.TrackingCode, StatusSecret: sub.StatusSecret, Replayed: sub.Replayed})
+	done := &reportDoneView{base: base{Title: "Report received"},
+		TrackingCode: sub.Report.TrackingCode, StatusSecret: sub.StatusSecret, Replayed: sub.Replayed}
+	if name, content, ok := uploadedFile(r); ok && !sub.Replayed {
+		att, err := c.svc.AddReportAttachment(r.Context(), a, sub.Report.ID, name, content)
+		if msg, known := uploadMessage(err); known {
+			done.FileError = msg
+		} else if err != nil {
+			c.log.ErrorContext(r.Context(), "intake attachment failed", "request_id", a.RequestID, "error", err)
+			done.FileError = "it could not be stored"
+		} else {
+			done.File = att
+		}
+	}
+	c.render(w, r, http.StatusOK, "report_done.html", done)
 }
 
 // parseReport checks what the domain cannot know (the date format, the
@@ -149,6 +165,14 @@ type statusView struct {
 	base
 	Form   *form
 	Status *regcase.PublicStatus
+	// Thread is the channel with the regulator (shown with the status);
+	// Tracking and Secret go back in its forms' hidden fields, never in a
+	// URL.
+	Thread   *regcase.Thread
+	Tracking string
+	Secret   string
+	Reply    *form
+	Notice   string
 }
 
 func (c *Console) statusForm(w http.ResponseWriter, r *http.Request) {
@@ -156,16 +180,17 @@ func (c *Console) statusForm(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "status.html", &statusView{base: base{Title: "Check a report", CSRF: c.publicCSRF(w, r)}, Form: f})
 }
 
-// checkStatus is a POST so that the status secret never lands in a URL or
-// an access log.
-func (c *Console) checkStatus(w http.ResponseWriter, r *http.Request) {
+// statusRequest checks the CSRF token and the tracking code and secret of
+// a status-page form; it renders the refusal and returns nil when they do
+// not pass.
+func (c *Console) statusRequest(w http.ResponseWriter, r *http.Request) *statusView {
 	f := newForm(url.Values{"tracking": {r.PostForm.Get("tracking")}, "secret": {r.PostForm.Get("secret")}})
 	v := &statusView{base: base{Title: "Check a report"}, Form: f}
 	if !c.checkPublicCSRF(r) {
 		v.CSRF = c.publicCSRF(w, r)
 		f.Message = "For your security the form had expired. Check the details and try again."
 		c.render(w, r, http.StatusForbidden, "status.html", v)
-		return
+		return nil
 	}
 	v.CSRF = c.publicCSRF(w, r)
 	code, secret := strings.TrimSpace(f.Get("tracking")), strings.TrimSpace(f.Get("secret"))
@@ -179,11 +204,22 @@ func (c *Console) checkStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.HasErrors() {
 		c.render(w, r, http.StatusUnprocessableEntity, "status.html", v)
-		return
+		return nil
 	}
-	ps, err := c.svc.PublicStatusOf(r.Context(), code, secret)
+	v.Tracking, v.Secret = code, secret
+	return v
+}
+
+// showStatus renders the status and the channel of the report in v (or the
+// not-found answer, alike for an unknown code and a wrong secret).
+func (c *Console) showStatus(w http.ResponseWriter, r *http.Request, v *statusView, status int) {
+	a := c.publicActor(w, r)
+	ps, err := c.svc.PublicStatusOf(r.Context(), v.Tracking, v.Secret)
+	if err == nil {
+		v.Thread, err = c.svc.PublicThread(r.Context(), a, v.Tracking, v.Secret)
+	}
 	if regcase.ErrorCodeOf(err) == regcase.ENotFound {
-		f.Message = "No report matches this tracking code and status secret. Check both and try again."
+		v.Form.Message = "No report matches this tracking code and status secret. Check both and try again."
 		c.render(w, r, http.StatusNotFound, "status.html", v)
 		return
 	}
@@ -192,5 +228,99 @@ func (c *Console) checkStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Status = ps
-	c.render(w, r, http.StatusOK, "status.html", v)
+	if v.Reply == nil {
+		v.Reply = newForm(nil)
+	}
+	c.render(w, r, status, "status.html", v)
+}
+
+func (c *Console) publicActor(w http.ResponseWriter, r *http.Request) regcase.Actor {
+	return regcase.Actor{ID: "public", Role: regcase.RoleAnonymous, Addr: c.clientAddr(r), RequestID: requestID(w)}
+}
+
+// checkStatus is a POST so that the status secret never lands in a URL or
+// an access log.
+func (c *Console) checkStatus(w http.ResponseWriter, r *http.Request) {
+	if v := c.statusRequest(w, r); v != nil {
+		c.showStatus(w, r, v, http.StatusOK)
+	}
+}
+
+// allowChannel applies the public rate limit of the channel; false means
+// the page was rendered with the refusal.
+func (c *Console) allowChannel(w http.ResponseWriter, r *http.Request, v *statusView) bool {
+	if ok, wait := c.intake.Allow("channel:" + c.clientAddr(r)); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		v.Reply = newForm(url.Values{"body": {r.PostForm.Get("body")}})
+		v.Reply.Message = "Too many messages were sent from your address just now. Nothing was lost: wait a few seconds and send again."
+		c.showStatus(w, r, v, http.StatusTooManyRequests)
+		return false
+	}
+	return true
+}
+
+// replyStatus sends the reporter's message from the status page.
+func (c *Console) replyStatus(w http.ResponseWriter, r *http.Request) {
+	v := c.statusRequest(w, r)
+	if v == nil || !c.allowChannel(w, r, v) {
+		return
+	}
+	body := strings.TrimSpace(r.PostForm.Get("body"))
+	v.Reply = newForm(url.Values{"body": {body}})
+	if body == "" {
+		v.Reply.Errors["body"] = "Write your message first."
+		c.showStatus(w, r, v, http.StatusUnprocessableEntity)
+		return
+	}
+	_, err := c.svc.PostPublicMessage(r.Context(), c.publicActor(w, r), v.Tracking, v.Secret, body)
+	switch code := regcase.ErrorCodeOf(err); {
+	case err == nil:
+		v.Reply, v.Notice = newForm(nil), "Your message was sent."
+	case code == regcase.EInvalid:
+		_, msg, _ := formError(err)
+		v.Reply.Errors["body"] = msg
+		c.showStatus(w, r, v, http.StatusUnprocessableEntity)
+		return
+	case code != regcase.ENotFound:
+		c.fail(w, r, nil, err)
+		return
+	}
+	c.showStatus(w, r, v, http.StatusOK)
+}
+
+// uploadStatus takes an evidence file from the status page (a streamed
+// multipart form: tracking code and secret come before the file).
+func (c *Console) uploadStatus(w http.ResponseWriter, r *http.Request) {
+	v := c.statusRequest(w, r)
+	if v == nil || !c.allowChannel(w, r, v) {
+		return
+	}
+	name, content, ok := uploadedFile(r)
+	if !ok {
+		v.Notice = "Choose a file to send first."
+		c.showStatus(w, r, v, http.StatusUnprocessableEntity)
+		return
+	}
+	_, err := c.svc.AddPublicAttachment(r.Context(), c.publicActor(w, r), v.Tracking, v.Secret, name, content)
+	status := http.StatusOK
+	if msg, known := uploadMessage(err); known {
+		v.Notice, status = "The file was not accepted: "+msg, uploadStatusCode(err)
+	} else if err != nil && regcase.ErrorCodeOf(err) != regcase.ENotFound {
+		c.fail(w, r, nil, err)
+		return
+	} else if err == nil {
+		v.Notice = "Your file " + regcase.SanitizeFilename(name) + " was received."
+	}
+	c.showStatus(w, r, v, status)
+}
+
+// uploadStatusCode is the HTTP status of a refused upload.
+func uploadStatusCode(err error) int {
+	switch regcase.ErrorCodeOf(err) {
+	case regcase.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case regcase.EUnsupportedType:
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusUnprocessableEntity
 }

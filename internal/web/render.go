@@ -61,6 +61,8 @@ type base struct {
 	Nav       []navItem
 	CSS       string
 	RequestID string
+	// MaxUpload is the evidence file limit, for the upload forms' hints.
+	MaxUpload int64
 }
 
 func (b *base) view() *base { return b }
@@ -120,6 +122,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	b := v.view()
 	b.CSS = c.cssURL
 	b.RequestID = requestID(w)
+	if b.MaxUpload = c.svc.AttachmentMaxBytes; b.MaxUpload <= 0 {
+		b.MaxUpload = regcase.DefaultAttachmentMaxBytes
+	}
 	if b.Nav == nil {
 		b.Nav = nav(b.Actor, r.URL.Path)
 	}
@@ -266,6 +271,19 @@ var funcs = template.FuncMap{
 	"add":        func(a, b int) int { return a + b },
 	"transLabel": transitionLabel,
 	"excerpt":    excerpt,
+	"bytes":      formatBytes,
+	"hex":        func(b []byte) string { return hex.EncodeToString(b) },
+}
+
+// formatBytes shows a size in B, KiB or MiB.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
 }
 
 // humanize turns an identifier like pending_decision into "Pending decision".

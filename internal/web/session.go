@@ -167,6 +167,9 @@ func (c *Console) parsePost(w http.ResponseWriter, r *http.Request) int {
 	if err := c.origin.Check(r); err != nil {
 		return http.StatusForbidden
 	}
+	if isMultipart(r) {
+		return c.parseUpload(w, r)
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if r.ParseForm() != nil {
 		return http.StatusBadRequest

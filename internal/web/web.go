@@ -132,6 +132,8 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /report", c.public(c.submitReport))
 	mux.Handle("GET /status", c.public(c.statusForm))
 	mux.Handle("POST /status", c.public(c.checkStatus))
+	mux.Handle("POST /status/messages", c.public(c.replyStatus))
+	mux.Handle("POST /status/attachments", c.public(c.uploadStatus))
 	mux.HandleFunc("GET /static/console.css", c.stylesheet)
 
 	// Sign-in.
