@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -388,41 +385,11 @@ func (s *server) uploadCase(w http.ResponseWriter, r *http.Request) {
 	s.writeUploaded(w, att, true)
 }
 
-// DispositionType is the Content-Type a download is served with: the
-// sniffed type for the kinds a browser shows only as what they are (images,
-// PDF, audio, video, ZIP), application/octet-stream for text and anything
-// else (never text/html, whatever the file holds).
-func DispositionType(sniffed string) string {
-	switch {
-	case strings.HasPrefix(sniffed, "image/"), strings.HasPrefix(sniffed, "audio/"), strings.HasPrefix(sniffed, "video/"),
-		sniffed == "application/pdf", sniffed == "application/zip", sniffed == "application/ogg":
-		return sniffed
-	}
-	return "application/octet-stream"
-}
-
-// ContentDisposition is `attachment` with the name in RFC 5987/6266 form
-// (RFC 6266: filename* as UTF-8, percent-encoded) and an ASCII fallback.
-func ContentDisposition(name string) string {
-	ascii := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' || r == ';' {
-			return '_'
-		}
-		return r
-	}, name)
-	return fmt.Sprintf(`attachment; filename="%s"; filename*=UTF-8''%s`, ascii, strings.ReplaceAll(url.PathEscape(name), "'", "%27"))
-}
-
 // ServeAttachment writes an opened attachment as a download.
 func ServeAttachment(w http.ResponseWriter, att *regcase.Attachment, content io.Reader) error {
-	h := w.Header()
-	h.Set("Content-Type", DispositionType(att.ContentType))
-	h.Set("Content-Disposition", ContentDisposition(att.Filename))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Content-Length", strconv.FormatInt(att.Size, 10))
-	h.Set("X-Content-SHA256", hex.EncodeToString(att.SHA256))
-	h.Set("Cache-Control", "no-store")
+	for k, v := range regcase.DownloadHeaders(att) {
+		w.Header()[k] = v
+	}
 	_, err := io.Copy(w, content)
 	return err
 }

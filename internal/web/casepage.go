@@ -80,6 +80,9 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 		}
 		v.Reports = append(v.Reports, rep)
 	}
+	if err := c.channelOf(ctx, s, v, formFor); err != nil {
+		return nil, err
+	}
 	after, _ := strconv.ParseInt(r.URL.Query().Get("audit_after"), 10, 64)
 	recs, err := c.svc.CaseAudit(ctx, a, cs.ID, after, auditPage)
 	if err != nil {
@@ -176,8 +179,8 @@ func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, s *session,
 	var err error
 	if !f.HasErrors() {
 		version := formVersion(r)
-		if key == "note" {
-			version = 1 // notes leave the case as it is: any version will do
+		if key == "note" || key == "message" || key == "upload" {
+			version = 1 // these leave the case as it is: any version will do
 		}
 		if version < 0 {
 			err = regcase.Errorf(regcase.EPreconditionFailed, "the form did not say which version of the case it was made for")

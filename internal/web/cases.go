@@ -182,6 +182,16 @@ type casePageView struct {
 	names        map[string]string
 	Kept         []keptValue
 	KeptTo       string
+
+	// The reporter channel and the evidence (nil / false when the
+	// officer may not see them on this case).
+	Thread      *regcase.CaseThread
+	CanMessage  bool
+	Message     *form
+	Attachments []*regcase.Attachment
+	CanEvidence bool
+	CanUpload   bool
+	Upload      *form
 }
 
 type detail struct{ Label, Value string }

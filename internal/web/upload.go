@@ -87,3 +87,8 @@ func uploadMessage(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// copyBuffer streams a download with one chunk-sized buffer.
+func copyBuffer(w io.Writer, r io.Reader) (int64, error) {
+	return io.CopyBuffer(w, r, make([]byte, 64<<10))
+}
