@@ -19,6 +19,11 @@ func (c *Console) channelOf(ctx context.Context, s *session, v *casePageView, fo
 		if v.Thread, err = c.svc.CaseMessages(ctx, a, cs.ID); err != nil {
 			return err
 		}
+		for _, m := range v.Thread.Messages {
+			if m.Author != "" {
+				m.Author = displayName(v.names, m.Author)
+			}
+		}
 	}
 	v.CanMessage = len(cs.ReportIDs) > 0 && c.lc.CanCaseAction(a, regcase.ActCaseMessageSend, cs.Assignee)
 	def := url.Values{}
