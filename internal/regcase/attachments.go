@@ -201,6 +201,7 @@ func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (
 	w := bufio.NewWriterSize(f, 64<<10)
 	h := sha256.New()
 	buf := make([]byte, ChunkSize)
+	sealed := make([]byte, 0, ChunkSize+SealedOverhead)
 	max := s.maxAttachment()
 	for {
 		n, rerr := io.ReadFull(body, buf)
@@ -229,7 +230,7 @@ func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (
 			return nil, Errorf(ETooLarge, "the upload is larger than %d bytes", max)
 		}
 		h.Write(buf[:n])
-		sealed, err := key.Seal(buf[:n], chunkAD(att.ID, sp.chunks))
+		sealed, err = key.SealTo(sealed, buf[:n], chunkAD(att.ID, sp.chunks))
 		if err != nil {
 			sp.close()
 			return nil, Internal(err)
@@ -467,14 +468,15 @@ func (s *Service) OpenAttachment(ctx context.Context, a Actor, id string) (*Atta
 
 // chunkReader streams an attachment's plaintext one chunk at a time.
 type chunkReader struct {
-	ctx  context.Context
-	s    *Service
-	att  *Attachment
-	key  *ContentKey
-	seq  int
-	buf  []byte
-	sum  hash.Hash
-	done bool
+	ctx   context.Context
+	s     *Service
+	att   *Attachment
+	key   *ContentKey
+	seq   int
+	buf   []byte // the unread rest of the current chunk
+	plain []byte // storage of the current chunk's plaintext
+	sum   hash.Hash
+	done  bool
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
@@ -492,7 +494,10 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if r.buf, err = r.key.Open(sealed, chunkAD(r.att.ID, r.seq)); err != nil {
+		if r.plain == nil {
+			r.plain = make([]byte, 0, ChunkSize)
+		}
+		if r.buf, err = r.key.OpenTo(r.plain, sealed, chunkAD(r.att.ID, r.seq)); err != nil {
 			return 0, fmt.Errorf("attachment %s chunk %d: %w", r.att.ID, r.seq, err)
 		}
 		r.sum.Write(r.buf)

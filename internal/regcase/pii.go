@@ -205,5 +205,28 @@ func (c *ContentKey) Seal(plain, ad []byte) ([]byte, error) { return c.k.seal(c.
 // Open decrypts what Seal sealed with the same ad.
 func (c *ContentKey) Open(sealed, ad []byte) ([]byte, error) { return open(c.aead, sealed, ad) }
 
+// SealTo is Seal writing into buf's storage when it is large enough (a
+// stream of chunks then allocates nothing per chunk).
+func (c *ContentKey) SealTo(buf, plain, ad []byte) ([]byte, error) {
+	n := c.aead.NonceSize()
+	if cap(buf) < n {
+		buf = make([]byte, n, n+len(plain)+c.aead.Overhead())
+	}
+	nonce := buf[:n]
+	if _, err := io.ReadFull(c.k.rand, nonce); err != nil {
+		return nil, err
+	}
+	return c.aead.Seal(nonce, nonce, plain, ad), nil
+}
+
+// OpenTo is Open writing into buf's storage when it is large enough.
+func (c *ContentKey) OpenTo(buf, sealed, ad []byte) ([]byte, error) {
+	n := c.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("ciphertext too short")
+	}
+	return c.aead.Open(buf[:0], sealed[:n], sealed[n:], ad)
+}
+
 // SealedOverhead is what Seal adds to a plaintext (nonce and tag).
 const SealedOverhead = 12 + 16
