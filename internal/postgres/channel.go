@@ -67,7 +67,7 @@ func (t *tx) InsertAttachment(ctx context.Context, a *regcase.Attachment) error 
 	_, err := t.tx.Exec(ctx, `
 		INSERT INTO attachments (id, report_id, case_id, filename, content_type, size, sha256, chunks, wrapped_key, uploaded_by, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		a.ID, nullString(a.ReportID), nullString(a.CaseID), a.Filename, a.ContentType, a.Size, a.SHA256, a.Chunks,
+		a.ID, nullString(a.ReportID), nullString(a.CaseID), a.FilenameCipher, a.ContentType, a.Size, a.SHA256, a.Chunks,
 		a.WrappedKey, a.UploadedBy, a.CreatedAt)
 	return translate(err, "insert attachment", "attachment")
 }
@@ -82,7 +82,7 @@ const attachmentCols = `id, coalesce(report_id, ''), coalesce(case_id, ''), file
 
 func scanAttachment(row pgx.Row) (*regcase.Attachment, error) {
 	var a regcase.Attachment
-	if err := row.Scan(&a.ID, &a.ReportID, &a.CaseID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks,
+	if err := row.Scan(&a.ID, &a.ReportID, &a.CaseID, &a.FilenameCipher, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks,
 		&a.WrappedKey, &a.UploadedBy, &a.CreatedAt); err != nil {
 		return nil, err
 	}

@@ -29,17 +29,20 @@ import (
 // plaintext, which the audit record of the upload also holds (chain of
 // custody).
 type Attachment struct {
-	ID          string
-	ReportID    string // exactly one of ReportID and CaseID is set
-	CaseID      string
-	Filename    string // sanitised (SanitizeFilename)
-	ContentType string // sniffed, never the client's claim
-	Size        int64
-	SHA256      []byte
-	Chunks      int
-	WrappedKey  []byte
-	UploadedBy  string // actor id; "public" for the reporter
-	CreatedAt   time.Time
+	ID       string
+	ReportID string // exactly one of ReportID and CaseID is set
+	CaseID   string
+	Filename string // sanitised (SanitizeFilename); filled by the service
+	// FilenameCipher is the name as stored: sealed with the attachment's
+	// content key, so erasure shreds it with the content.
+	FilenameCipher []byte
+	ContentType    string // sniffed, never the client's claim
+	Size           int64
+	SHA256         []byte
+	Chunks         int
+	WrappedKey     []byte
+	UploadedBy     string // actor id; "public" for the reporter
+	CreatedAt      time.Time
 }
 
 // ChunkSize is the plaintext size of one stored chunk.
@@ -307,6 +310,9 @@ func (s *Service) upload(ctx context.Context, a Actor, att *Attachment, filename
 		return nil, Internal(err)
 	}
 	att.WrappedKey = wrapped
+	if att.FilenameCipher, err = key.Seal([]byte(att.Filename), []byte(att.ID+":name")); err != nil {
+		return nil, Internal(err)
+	}
 	sp, err := s.readUpload(att, key, body)
 	if err != nil {
 		return nil, err
@@ -380,6 +386,31 @@ func (s *Service) AddCaseAttachment(ctx context.Context, a Actor, caseID, filena
 	})
 }
 
+// openNames decrypts the stored names of attachments read from the store.
+func (s *Service) openNames(atts []*Attachment) ([]*Attachment, error) {
+	for _, a := range atts {
+		key, err := s.Keyring.OpenContentKey("attachment:"+a.ID, a.WrappedKey)
+		if err != nil {
+			return nil, Internal(err)
+		}
+		name, err := key.Open(a.FilenameCipher, []byte(a.ID+":name"))
+		if err != nil {
+			return nil, Internal(fmt.Errorf("attachment %s name: %w", a.ID, err))
+		}
+		a.Filename = string(name)
+	}
+	return atts, nil
+}
+
+// listAttachments is Store.ListAttachments with the names decrypted.
+func (s *Service) listAttachments(ctx context.Context, reportIDs []string, caseID string) ([]*Attachment, error) {
+	atts, err := s.Store.ListAttachments(ctx, reportIDs, caseID)
+	if err != nil {
+		return nil, err
+	}
+	return s.openNames(atts)
+}
+
 // attachmentCase returns the case an attachment belongs to (directly or
 // through its report; nil for a report not yet triaged).
 func (s *Service) attachmentCase(ctx context.Context, att *Attachment) (*Case, error) {
@@ -404,7 +435,7 @@ func (s *Service) ListCaseAttachments(ctx context.Context, a Actor, caseID strin
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.ListAttachments(ctx, c.ReportIDs, c.ID)
+	return s.listAttachments(ctx, c.ReportIDs, c.ID)
 }
 
 // ListReportAttachments lists the evidence the reporter of a report sent.
@@ -423,7 +454,7 @@ func (s *Service) ListReportAttachments(ctx context.Context, a Actor, reportID s
 			return nil, err
 		}
 	}
-	return s.Store.ListAttachments(ctx, []string{r.ID}, "")
+	return s.listAttachments(ctx, []string{r.ID}, "")
 }
 
 // OpenAttachment authorizes a download, writes its audit record (on the
@@ -437,6 +468,9 @@ func (s *Service) OpenAttachment(ctx context.Context, a Actor, id string) (*Atta
 	}
 	att, err := s.Store.GetAttachment(ctx, id)
 	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.openNames([]*Attachment{att}); err != nil {
 		return nil, nil, err
 	}
 	c, err := s.attachmentCase(ctx, att)

@@ -141,7 +141,7 @@ func (s *Service) PublicThread(ctx context.Context, a Actor, tracking, secret st
 		v.Author = ""
 		t.Messages = append(t.Messages, v)
 	}
-	if t.Attachments, err = s.Store.ListAttachments(ctx, []string{r.ID}, ""); err != nil {
+	if t.Attachments, err = s.listAttachments(ctx, []string{r.ID}, ""); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -228,7 +228,7 @@ func (s *Service) CaseMessages(ctx context.Context, a Actor, caseID string) (*Ca
 		}
 		t.Messages = append(t.Messages, v)
 	}
-	if t.Attachments, err = s.Store.ListAttachments(ctx, c.ReportIDs, c.ID); err != nil {
+	if t.Attachments, err = s.listAttachments(ctx, c.ReportIDs, c.ID); err != nil {
 		return nil, err
 	}
 	if n := len(msgs); n > 0 && msgs[n-1].ID > marker {

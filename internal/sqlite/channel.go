@@ -90,7 +90,7 @@ func (t *tx) InsertAttachment(ctx context.Context, a *regcase.Attachment) error 
 	_, err := t.tx.ExecContext(ctx, `
 		INSERT INTO attachments (id, report_id, case_id, filename, content_type, size, sha256, chunks, wrapped_key, uploaded_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, nullString(a.ReportID), nullString(a.CaseID), a.Filename, a.ContentType, a.Size, a.SHA256, a.Chunks,
+		a.ID, nullString(a.ReportID), nullString(a.CaseID), a.FilenameCipher, a.ContentType, a.Size, a.SHA256, a.Chunks,
 		a.WrappedKey, a.UploadedBy, fmtTime(a.CreatedAt))
 	return translate("insert attachment", err)
 }
@@ -109,7 +109,7 @@ func scanAttachment(s scanner) (*regcase.Attachment, error) {
 		created string
 		d       decoder
 	)
-	if err := s.Scan(&a.ID, &a.ReportID, &a.CaseID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks,
+	if err := s.Scan(&a.ID, &a.ReportID, &a.CaseID, &a.FilenameCipher, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks,
 		&a.WrappedKey, &a.UploadedBy, &created); err != nil {
 		return nil, err
 	}

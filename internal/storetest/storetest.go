@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Cases", func(t *testing.T) { testCases(t, open) })
 	t.Run("ListCases", func(t *testing.T) { testListCases(t, open) })
 	t.Run("Notes", func(t *testing.T) { testNotes(t, open) })
+	t.Run("Channel", func(t *testing.T) { testChannel(t, open) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open) })

@@ -37,7 +37,7 @@ CREATE TABLE attachments (
     id           text COLLATE "C" PRIMARY KEY,
     report_id    text COLLATE "C" REFERENCES reports (id),
     case_id      text COLLATE "C" REFERENCES cases (id),
-    filename     text NOT NULL,
+    filename     bytea NOT NULL, -- sealed with the attachment's key (a name can name a person)
     content_type text NOT NULL,
     size         bigint NOT NULL CHECK (size > 0),
     sha256       bytea NOT NULL,

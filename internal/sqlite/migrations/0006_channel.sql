@@ -30,7 +30,7 @@ CREATE TABLE attachments (
     id           TEXT PRIMARY KEY,
     report_id    TEXT REFERENCES reports (id),
     case_id      TEXT REFERENCES cases (id),
-    filename     TEXT NOT NULL,
+    filename     BLOB NOT NULL, -- sealed with the attachment's key (a name can name a person)
     content_type TEXT NOT NULL,
     size         INTEGER NOT NULL CHECK (size > 0),
     sha256       BLOB NOT NULL,
