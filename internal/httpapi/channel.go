@@ -197,28 +197,28 @@ func (s *server) registerChannel() {
 	huma.Register(s.api, s.op("list-case-attachments", http.MethodGet, "/v1/cases/{id}/attachments",
 		"Evidence files of the case and of its reports", "cases"),
 		func(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
-			as, err := s.svc.ListCaseAttachments(ctx, actorFrom(ctx), in.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &attachmentsOutput{}
-			out.Body.Items = attachmentBodies(as, true)
-			return out, nil
+			return s.attachmentsOut(ctx, s.svc.ListCaseAttachments, in.ID)
 		})
 
 	huma.Register(s.api, s.op("list-report-attachments", http.MethodGet, "/v1/reports/{id}/attachments",
 		"Evidence files the reporter sent", "reports"),
 		func(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
-			as, err := s.svc.ListReportAttachments(ctx, actorFrom(ctx), in.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &attachmentsOutput{}
-			out.Body.Items = attachmentBodies(as, true)
-			return out, nil
+			return s.attachmentsOut(ctx, s.svc.ListReportAttachments, in.ID)
 		})
 
 	s.describeFileRoutes()
+}
+
+// attachmentsOut lists the attachments of one case or report for an officer.
+func (s *server) attachmentsOut(ctx context.Context,
+	list func(context.Context, regcase.Actor, string) ([]*regcase.Attachment, error), id string) (*attachmentsOutput, error) {
+	as, err := list(ctx, actorFrom(ctx), id)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &attachmentsOutput{}
+	out.Body.Items = attachmentBodies(as, true)
+	return out, nil
 }
 
 // describeFileRoutes adds the streamed upload and download routes (served

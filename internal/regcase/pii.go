@@ -82,15 +82,24 @@ func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	return aead.Open(nil, sealed[:n], sealed[n:], ad)
 }
 
-// Encrypt returns the ciphertext of r and the wrapped per-report key. The
-// report id is bound as associated data, so ciphertexts cannot be swapped
-// between reports.
-func (k *Keyring) Encrypt(reportID string, r *Reporter) (cipherText, wrappedKey []byte, err error) {
+// newDataKey draws a random 32-byte data key and its AES-GCM.
+func (k *Keyring) newDataKey() ([]byte, cipher.AEAD, error) {
 	dataKey := make([]byte, 32)
 	if _, err := io.ReadFull(k.rand, dataKey); err != nil {
 		return nil, nil, err
 	}
 	aead, err := newGCM(dataKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dataKey, aead, nil
+}
+
+// Encrypt returns the ciphertext of r and the wrapped per-report key. The
+// report id is bound as associated data, so ciphertexts cannot be swapped
+// between reports.
+func (k *Keyring) Encrypt(reportID string, r *Reporter) (cipherText, wrappedKey []byte, err error) {
+	dataKey, aead, err := k.newDataKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,11 +179,7 @@ type ContentKey struct {
 // NewContentKey makes a fresh data key for the content named by purpose
 // (e.g. "message:<id>") and returns it with its wrapped form to store.
 func (k *Keyring) NewContentKey(purpose string) (*ContentKey, []byte, error) {
-	dataKey := make([]byte, 32)
-	if _, err := io.ReadFull(k.rand, dataKey); err != nil {
-		return nil, nil, err
-	}
-	aead, err := newGCM(dataKey)
+	dataKey, aead, err := k.newDataKey()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"io"
 	"testing"
 
@@ -15,13 +14,7 @@ import (
 func testChannel(t *testing.T, open opener) {
 	h := open(t)
 	ctx := t.Context()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := regcase.NewKeyring(key, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := regcase.NewService(regcase.Deps{Store: h.Store, Keyring: kr, SpoolDir: t.TempDir()})
+	svc := newService(t, regcase.Deps{Store: h.Store})
 	pub := regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}
 	sup := regcase.Actor{ID: "token:sup", Role: regcase.RoleSupervisor}
 	in := regcase.SubmitReport{Channel: regcase.ChannelWeb, Category: "food_safety",

@@ -17,19 +17,27 @@ import (
 // derivable from them without the platform key: neither the plaintext nor
 // its SHA-256 nor the SHA-256 of the intake request that carried it (raw,
 // hex or base64). Skipped when the engine gives no Dump.
-func testErasureLeavesNothing(t *testing.T, open opener) {
-	h := open(t)
-	if h.Dump == nil {
-		t.Skip("the engine's harness has no Dump")
-	}
-	ctx := t.Context()
+// newService is a service on d.Store with a fresh random platform key
+// and a spool directory of the test's own.
+func newService(t *testing.T, d regcase.Deps) *regcase.Service {
+	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	kr, err := regcase.NewKeyring(key, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := regcase.NewService(regcase.Deps{Store: h.Store, Keyring: kr})
+	d.Keyring, d.SpoolDir = kr, t.TempDir()
+	return regcase.NewService(d)
+}
+
+func testErasureLeavesNothing(t *testing.T, open opener) {
+	h := open(t)
+	if h.Dump == nil {
+		t.Skip("the engine's harness has no Dump")
+	}
+	ctx := t.Context()
+	svc := newService(t, regcase.Deps{Store: h.Store})
 	sup := regcase.Actor{ID: "token:sup", Role: regcase.RoleSupervisor, Addr: "127.0.0.1"}
 	reporter := &regcase.Reporter{Name: "Wilhelmina Quarrington", Email: "w.quarrington@example.org", Phone: "+44 20 7946 0781"}
 	in := regcase.SubmitReport{Channel: regcase.ChannelWeb, Category: "food_safety",

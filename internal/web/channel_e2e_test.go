@@ -2,17 +2,13 @@ package web_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,13 +16,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/regcase"
-	"github.com/regcase/regcase/internal/web"
 )
 
 // TestBrowserChannelEvidence: in headless Chromium with JavaScript off, an
@@ -57,28 +49,9 @@ func TestBrowserChannelEvidence(t *testing.T) {
 	}
 
 	e := newEnv(t, envOpts{secure: true})
-	pub := e.signing.Public().(ed25519.PublicKey)
-	console := web.New(web.Deps{Service: e.svc, Log: slog.New(slog.NewTextHandler(e.logs, nil)), Secure: true,
-		SessionKey: []byte("0123456789abcdef0123456789abcdef"), PublicKey: pub})
-	api := httpapi.NewServer(httpapi.Deps{Service: e.svc, Health: httpapi.NewHealth(func(context.Context) error { return nil }),
-		Log: slog.New(slog.NewTextHandler(e.logs, nil)), Registry: prometheus.NewRegistry(), PublicKey: pub, Extra: console.Mount})
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
-	b := &browserRun{t: t, ctx: ctx, url: srv.URL, dir: dir, n: 50} // numbered after TestBrowserEndToEnd's shots
-	b.open("/")
-	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-		t.Fatalf("disable JavaScript: %v", err)
-	}
+	b := startBrowser(t, e, exe, dir)
+	b.n = 50 // numbered after TestBrowserEndToEnd's shots
+	ctx := b.ctx
 	if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
 		t.Fatalf("allow downloads: %v", err)
