@@ -66,6 +66,9 @@ type reportPageView struct {
 	Triage     *form
 	Attach     *form
 	Priorities []string
+	// Evidence is what the reporter sent (nil when the officer may not
+	// see it).
+	Evidence []*regcase.Attachment
 }
 
 func (c *Console) reportPageView(r *http.Request, s *session, rep *regcase.Report) *reportPageView {
@@ -80,6 +83,14 @@ func (c *Console) reportPageView(r *http.Request, s *session, rep *regcase.Repor
 		if cs, err := c.svc.GetCase(r.Context(), s.actor, rep.CaseID); err == nil {
 			v.Case = cs
 		}
+	}
+	atts, err := c.svc.ListReportAttachments(r.Context(), s.actor, rep.ID)
+	switch code := regcase.ErrorCodeOf(err); code {
+	case "":
+		v.Evidence = atts
+	case regcase.EForbidden, regcase.EObjectForbidden: // not this officer's to see
+	default:
+		c.log.ErrorContext(r.Context(), "list report evidence", "report_id", rep.ID, "error", err)
 	}
 	return v
 }
