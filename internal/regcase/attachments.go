@@ -348,13 +348,23 @@ func (s *Service) AddPublicAttachment(ctx context.Context, a Actor, tracking, se
 	return s.AddReportAttachment(ctx, a, r.ID, filename, body)
 }
 
+// MaxReportAttachments bounds the files one report's reporter may send, so
+// an anonymous channel cannot fill the database.
+const MaxReportAttachments = 20
+
 // AddReportAttachment stores an evidence file on a report, sent by its
 // reporter: at intake (the caller has just submitted the report) or through
-// the channel. Callers authenticate the reporter first. The audit record
+// the channel; at most MaxReportAttachments per report (EConflict beyond).
+// Callers authenticate the reporter first. The audit record
 // goes on the case's chain once the report has a case (so the custody of
 // every file of a case is in its timeline), else on the report's. Errors:
 // as AddPublicAttachment.
 func (s *Service) AddReportAttachment(ctx context.Context, a Actor, reportID, filename string, body io.Reader) (*Attachment, error) {
+	if n, err := s.Store.ListAttachments(ctx, []string{reportID}, ""); err != nil {
+		return nil, err
+	} else if len(n) >= MaxReportAttachments {
+		return nil, Errorf(EConflict, "this report already has %d files, the most one report may have", len(n))
+	}
 	return s.upload(ctx, a, &Attachment{ReportID: reportID}, filename, body, func(tx Tx) (string, string, string, error) {
 		r, err := tx.LockReport(ctx, reportID)
 		if err != nil {

@@ -317,6 +317,8 @@ func (c *Console) uploadStatus(w http.ResponseWriter, r *http.Request) {
 // uploadStatusCode is the HTTP status of a refused upload.
 func uploadStatusCode(err error) int {
 	switch regcase.ErrorCodeOf(err) {
+	case regcase.EConflict:
+		return http.StatusConflict
 	case regcase.ETooLarge:
 		return http.StatusRequestEntityTooLarge
 	case regcase.EUnsupportedType:

@@ -82,7 +82,7 @@ func uploadedFile(r *http.Request) (name string, content io.Reader, ok bool) {
 // uploadMessage is what a person is told when a file was not accepted.
 func uploadMessage(err error) (string, bool) {
 	switch regcase.ErrorCodeOf(err) {
-	case regcase.ETooLarge, regcase.EUnsupportedType, regcase.EInvalid:
+	case regcase.ETooLarge, regcase.EUnsupportedType, regcase.EInvalid, regcase.EConflict:
 		return regcase.ErrorMessage(err), true
 	}
 	return "", false
