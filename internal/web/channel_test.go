@@ -53,7 +53,7 @@ func TestStatusPageChannel(t *testing.T) {
 		if !strings.Contains(r.body, "It was stall 4.") || !strings.Contains(r.body, "Your message was sent.") {
 			t.Errorf("thread after reply:\n%s", r.body)
 		}
-		if strings.Contains(r.header.Get("Cache-Control"), "no-store") == false {
+		if !strings.Contains(r.header.Get("Cache-Control"), "no-store") {
 			t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
 		}
 	})
