@@ -242,11 +242,11 @@ func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (
 		binary.BigEndian.PutUint32(l[:], uint32(len(sealed)))
 		if _, err := w.Write(l[:]); err != nil {
 			sp.close()
-			return nil, Internal(err)
+			return nil, spoolFull(err)
 		}
 		if _, err := w.Write(sealed); err != nil {
 			sp.close()
-			return nil, Internal(err)
+			return nil, spoolFull(err)
 		}
 		sp.chunks++
 		if n < len(buf) {
@@ -259,7 +259,7 @@ func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (
 	}
 	if err := w.Flush(); err != nil {
 		sp.close()
-		return nil, Internal(err)
+		return nil, spoolFull(err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		sp.close()
@@ -267,6 +267,13 @@ func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (
 	}
 	att.SHA256, att.Chunks = h.Sum(nil), sp.chunks
 	return sp, nil
+}
+
+// spoolFull is the error of a spool write that failed (a full disk):
+// EUnavailable, so the client retries later rather than seeing a 500.
+func spoolFull(err error) error {
+	return &Error{Code: EUnavailable, Message: "the server cannot take the file right now; try again later",
+		Err: fmt.Errorf("spool upload: %w", err)}
 }
 
 // storeUpload writes the attachment and its chunks from the spool, and the
