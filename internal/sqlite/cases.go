@@ -97,7 +97,7 @@ func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
 		return nil, translate("get case", err)
 	}
 	defer func() { _ = rtx.Rollback() }()
-	return getCase(ctx, rtx, id)
+	return getCase(ctx, txConn{tx: rtx, stmts: db.r.stmts}, id)
 }
 
 // ListCases returns at most f.Limit (bounded by regcase.MaxLimit) cases
