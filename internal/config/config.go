@@ -65,6 +65,11 @@ type Config struct {
 	Categories           []string
 	OTLPEndpoint         string
 	Pipeline             Pipeline
+
+	// SQLiteSynchronous is the embedded database's durability setting:
+	// FULL (default; nothing committed is lost) or NORMAL (a power failure
+	// may lose the last commits, never the database's integrity).
+	SQLiteSynchronous string
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -273,6 +278,10 @@ func Load(get Getenv, command string) (*Config, error) {
 			r.fail("REGCASE_OIDC_AUDIENCE", "required when REGCASE_OIDC_ISSUER is set")
 		}
 	}
+	c.SQLiteSynchronous = strings.ToUpper(r.str("REGCASE_SQLITE_SYNCHRONOUS", "FULL"))
+	if c.SQLiteSynchronous != "FULL" && c.SQLiteSynchronous != "NORMAL" {
+		r.fail("REGCASE_SQLITE_SYNCHRONOUS", "%q is not FULL or NORMAL", c.SQLiteSynchronous)
+	}
 	c.DBMaxConns = r.integer("REGCASE_DB_MAX_CONNS", 10, 1, 1000)
 	c.DBMinConns = r.integer("REGCASE_DB_MIN_CONNS", 1, 0, 1000)
 	if c.DBMinConns > c.DBMaxConns {
@@ -390,7 +399,7 @@ func (c *Config) LogAttrs() []any {
 		slog.String("log_level", c.LogLevel.String()), slog.String("log_format", c.LogFormat),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("data_key_set", c.DataKey != nil),
 		slog.Bool("audit_signing_key_set", c.SigningKey != nil), slog.Bool("audit_public_key_set", c.PublicKey != nil),
-		slog.String("oidc_issuer", c.OIDCIssuer), slog.Int("db_max_conns", c.DBMaxConns),
+		slog.String("oidc_issuer", c.OIDCIssuer), slog.Int("db_max_conns", c.DBMaxConns), slog.String("sqlite_synchronous", c.SQLiteSynchronous),
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
