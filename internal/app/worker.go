@@ -22,6 +22,7 @@ func (e *env) worker(ctx context.Context) error {
 	defer p.close()
 	log, health := p.log, p.health
 	reg := newRegistry("worker", p.db)
+	p.registerLogMetrics(reg)
 	cp := newCheckpointer(p, reg)
 	bg := newBackground(p, reg)
 	mux := http.NewServeMux()
