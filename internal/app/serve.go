@@ -50,6 +50,7 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	}
 	reg := newRegistry(cmd, db)
 	p.registerLogMetrics(reg)
+	defer startPprof(p.cfg.PprofAddr, p.log)()
 	intake, closeIntake, err := intakeLimiter(c, log)
 	if err != nil {
 		return err

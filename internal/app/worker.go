@@ -23,6 +23,7 @@ func (e *env) worker(ctx context.Context) error {
 	log, health := p.log, p.health
 	reg := newRegistry("worker", p.db)
 	p.registerLogMetrics(reg)
+	defer startPprof(p.cfg.PprofAddr, p.log)()
 	cp := newCheckpointer(p, reg)
 	bg := newBackground(p, reg)
 	mux := http.NewServeMux()

@@ -70,6 +70,9 @@ type Config struct {
 	// FULL (default; nothing committed is lost) or NORMAL (a power failure
 	// may lose the last commits, never the database's integrity).
 	SQLiteSynchronous string
+	// PprofAddr, when set, serves net/http/pprof on this loopback address
+	// (for profiling under load); empty = off.
+	PprofAddr string
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -281,6 +284,12 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.SQLiteSynchronous = strings.ToUpper(r.str("REGCASE_SQLITE_SYNCHRONOUS", "FULL"))
 	if c.SQLiteSynchronous != "FULL" && c.SQLiteSynchronous != "NORMAL" {
 		r.fail("REGCASE_SQLITE_SYNCHRONOUS", "%q is not FULL or NORMAL", c.SQLiteSynchronous)
+	}
+	if c.PprofAddr = r.str("REGCASE_PPROF_ADDR", ""); c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			r.fail("REGCASE_PPROF_ADDR", "%q must be a loopback host:port like 127.0.0.1:6060 (profiles reveal internals)", c.PprofAddr)
+		}
 	}
 	c.DBMaxConns = r.integer("REGCASE_DB_MAX_CONNS", 10, 1, 1000)
 	c.DBMinConns = r.integer("REGCASE_DB_MIN_CONNS", 1, 0, 1000)

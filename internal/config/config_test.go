@@ -49,6 +49,7 @@ func TestLoadErrors(t *testing.T) {
 		{"ErrShortKey", map[string]string{"REGCASE_DATA_KEY": "c2hvcnQ="}, "api", "REGCASE_DATA_KEY"},
 		{"ErrDuration", map[string]string{"REGCASE_SHUTDOWN_TIMEOUT": "soon"}, "api", "REGCASE_SHUTDOWN_TIMEOUT"},
 		{"ErrPoolBounds", map[string]string{"REGCASE_DB_MAX_CONNS": "2", "REGCASE_DB_MIN_CONNS": "3"}, "api", "REGCASE_DB_MIN_CONNS"},
+		{"ErrPprofNotLoopback", map[string]string{"REGCASE_PPROF_ADDR": "0.0.0.0:6060"}, "api", "REGCASE_PPROF_ADDR"},
 		{"ErrSQLiteSynchronous", map[string]string{"REGCASE_SQLITE_SYNCHRONOUS": "OFF"}, "all", "REGCASE_SQLITE_SYNCHRONOUS"},
 		{"ErrSLA", map[string]string{"REGCASE_SLA_DAYS": "urgent=1"}, "api", "REGCASE_SLA_DAYS"},
 		{"ErrOIDCAudience", map[string]string{"REGCASE_OIDC_ISSUER": "https://idp.example"}, "api", "REGCASE_OIDC_AUDIENCE"},
