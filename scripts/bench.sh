@@ -200,6 +200,8 @@ unset REGCASE_PPROF_ADDR
 ready_pg=$ready_ms
 bench_engine postgres http://127.0.0.1:18081 "$app_url"
 rss_pg=$(ps -o rss= -p "$srv")
+pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wait_seconds_total/ {print $2}')
+pool_max=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_max_connections/ {print $2}')
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
 # --------------------------------------------------------------------- SQLite
@@ -228,5 +230,6 @@ say "| cold start to ready, \`regcase all\`, existing SQLite | ${ready_warm} ms 
 say "| cold start to ready, \`regcase api\`, PostgreSQL | ${ready_pg} ms |"
 say "| idle RSS, \`regcase all\` on SQLite | $((idle_rss / 1024)) MiB |"
 say "| RSS after the PostgreSQL load, \`regcase api\` | $((rss_pg / 1024)) MiB |"
+say "| time requests waited for a pooled PostgreSQL connection during the run (pool of ${pool_max:-?}) | ${pool_wait:-?} s |"
 echo
 echo "written to $OUT"
