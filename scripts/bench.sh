@@ -24,6 +24,7 @@ usage: scripts/bench.sh [--help]
 Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (default "16 64"),
              OUT (markdown result file, default dist/bench-<date>.md),
              SQLITE_SYNCHRONOUS (FULL, the default, or NORMAL),
+             PG_POOL_ALT (default 32: PostgreSQL intake measured again with this pool size),
              PROFILE=1 (take a 10 s CPU profile of `regcase api` during the 64-client
              PostgreSQL intake; written next to OUT as <OUT>.pg-intake.pprof)
 Needs: wrk, pgbench, PostgreSQL server binaries (scripts/install-test-deps.sh installs them).
@@ -138,6 +139,7 @@ psql "${super/\/postgres\?/\/regcase_bench?}" -qAtc "CREATE ROLE regcase_api LOG
 app_url=${owner_url/regcase_owner:owner@/regcase_api:api@}
 bench_db=${super/\/postgres\?/\/regcase_bench?}
 
+declare -A pg_tps pg3_tps
 bench_engine() { # ENGINE URL DATABASE_URL
 	local engine=$1 base=$2 tok case_id c
 	tok=$(DATABASE_URL=$3 "$work/regcase" token create --role supervisor --name "bench-$engine" 2>/dev/null)
@@ -161,8 +163,10 @@ bench_engine() { # ENGINE URL DATABASE_URL
 		[ -z "$prof" ] || wait "$prof" || echo "bench: the CPU profile was not taken" >&2
 		if [ "$engine" = postgres ]; then
 			read -r tps lat < <(pgbench_run "pgbench-intake-$c" "$c" scripts/bench/intake.sql)
+			pg_tps[$c]=$tps
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements (4 inserts) | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
 			read -r tps lat < <(pgbench_run "pgbench-intake3-$c" "$c" scripts/bench/intake3.sql)
+			pg3_tps[$c]=$tps
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
 		else
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (b) one writer, same transaction straight into SQLite, synchronous=$SQLITE_SYNCHRONOUS | $loop_tps | – | – | $(ratio "$rps" "$loop_tps") |"
@@ -202,6 +206,19 @@ bench_engine postgres http://127.0.0.1:18081 "$app_url"
 rss_pg=$(ps -o rss= -p "$srv")
 pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wait_seconds_total/ {print $2}')
 pool_max=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_max_connections/ {print $2}')
+kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+
+# The same intake with a larger connection pool: the default pool (10 per
+# process) lets at most 10 intakes wait for PostgreSQL's commit at once.
+pool_alt=${PG_POOL_ALT:-32}
+export REGCASE_DB_MAX_CONNS=$pool_alt
+start_server api "$app_url" 127.0.0.1:18081
+unset REGCASE_DB_MAX_CONNS
+for c in $CONCURRENCY; do
+	read -r rps p50 p99 err < <(wrk_run "intake-pool-$c" "$c" http://127.0.0.1:18081/v1/reports scripts/bench/post.lua)
+	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements (above) | ${pg_tps[$c]} | – | – | $(ratio "$rps" "${pg_tps[$c]}") |"
+	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts (above) | ${pg3_tps[$c]} | – | – | $(ratio "$rps" "${pg3_tps[$c]}") |"
+done
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
 # --------------------------------------------------------------------- SQLite
