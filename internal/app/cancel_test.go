@@ -20,7 +20,7 @@ import (
 func TestClientCancelIsNotAServerError(t *testing.T) {
 	ts := startServer(t, "sqlite")
 	path := strings.TrimPrefix(ts.env["DATABASE_URL"], "sqlite://")
-	other, err := sql.Open("sqlite", path+"?_txlock=immediate")
+	other, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +51,9 @@ func TestClientCancelIsNotAServerError(t *testing.T) {
 		if want.Match(m.Body) {
 			if regexp.MustCompile(`http_requests_total\{code="5\d\d",method="POST"`).Match(m.Body) {
 				t.Errorf("a 5xx was counted for the abandoned intake:\n%s", m.Body)
+			}
+			if !regexp.MustCompile(`(?m)^regcase_sqlite_write_jobs_total [1-9]`).Match(m.Body) || !strings.Contains(string(m.Body), "regcase_log_dropped_lines_total 0") {
+				t.Errorf("no SQLite writer or log-drop metrics in /metrics:\n%s", m.Body)
 			}
 			break
 		}

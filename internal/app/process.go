@@ -16,6 +16,7 @@ import (
 	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/sqlite"
 )
 
 // process is what a long-running command (all, api, worker) boots: its
@@ -102,11 +103,22 @@ func (p *process) close() {
 	_ = p.logw.Close() // the last lines reach stderr before the process exits
 }
 
-// registerLogMetrics exports the log lines the buffered writer dropped.
+// registerLogMetrics exports the log lines the buffered writer dropped
+// and, on SQLite, how the writer groups the write transactions.
 func (p *process) registerLogMetrics(reg prometheus.Registerer) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "regcase_log_dropped_lines_total",
-		Help: "Log lines dropped because the log buffer was full (never ERROR or WARN lines, which wait)."},
-		func() float64 { return float64(p.logw.Dropped()) }))
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	counter("regcase_log_dropped_lines_total", "Log lines dropped because the log buffer was full (never ERROR or WARN lines, which wait).",
+		func() float64 { return float64(p.logw.Dropped()) })
+	if db, ok := p.db.Store.(*sqlite.DB); ok {
+		counter("regcase_sqlite_write_groups_total", "SQLite write transactions run by the group-commit writer.",
+			func() float64 { return float64(db.GroupStats().Groups) })
+		counter("regcase_sqlite_write_jobs_total", "Write functions (InTx calls) run by the writer; jobs/groups is the mean group size.",
+			func() float64 { return float64(db.GroupStats().Jobs) })
+		counter("regcase_sqlite_write_retries_total", "Write functions run again alone because their group's transaction broke.",
+			func() float64 { return float64(db.GroupStats().Retried) })
+	}
 }
 
 // checkpointer signs audit checkpoints every interval while the process is
