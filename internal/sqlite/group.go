@@ -269,7 +269,7 @@ func (w *writer) apply(sqlTx *sql.Tx, t *tx, j *job) outcome {
 	if _, err := sqlTx.ExecContext(bg, "SAVEPOINT "+savepoint); err != nil {
 		return broken
 	}
-	j.err, j.panic = call(j.fn, t)
+	j.panic, j.err = call(j.fn, t)
 	if j.err == nil && j.panic == nil {
 		if _, err := sqlTx.ExecContext(bg, "RELEASE "+savepoint); err != nil {
 			return broken
@@ -289,11 +289,11 @@ func (w *writer) apply(sqlTx *sql.Tx, t *tx, j *job) outcome {
 }
 
 // call runs fn, turning a panic into a value for the caller's goroutine.
-func call(fn func(regcase.Tx) error, t *tx) (err error, p any) {
+func call(fn func(regcase.Tx) error, t *tx) (p any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p = r
 		}
 	}()
-	return fn(t), nil
+	return nil, fn(t)
 }
