@@ -85,6 +85,19 @@ func submitAll(t *testing.T, db *DB, ctxs []context.Context, fns []func(regcase.
 	return errs
 }
 
+// eventJobs returns n jobs that each insert an event of their own, with
+// the test's context.
+func eventJobs(t *testing.T, n int) ([]*regcase.Event, []func(regcase.Tx) error, []context.Context) {
+	events := make([]*regcase.Event, n)
+	fns := make([]func(regcase.Tx) error, n)
+	ctxs := make([]context.Context, n)
+	for i := range n {
+		events[i], ctxs[i] = testEvent(), t.Context()
+		fns[i] = insertEventFn(events[i])
+	}
+	return events, fns, ctxs
+}
+
 func insertEventFn(e *regcase.Event) func(regcase.Tx) error {
 	return func(t regcase.Tx) error { return t.InsertEvent(context.Background(), e) }
 }
@@ -99,13 +112,7 @@ func TestGroupCommitFailingJobKeepsOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n, failing, dup = 10, 3, 6
-	events := make([]*regcase.Event, n)
-	fns := make([]func(regcase.Tx) error, n)
-	ctxs := make([]context.Context, n)
-	for i := range n {
-		events[i], ctxs[i] = testEvent(), t.Context()
-		fns[i] = insertEventFn(events[i])
-	}
+	events, fns, ctxs := eventJobs(t, n)
 	fns[failing] = func(tx regcase.Tx) error {
 		if err := tx.InsertEvent(context.Background(), events[failing]); err != nil {
 			return err
@@ -160,13 +167,7 @@ func TestGroupCommitFailingJobKeepsOthers(t *testing.T) {
 func TestGroupCommitBrokenTransactionRetriesOthers(t *testing.T) {
 	db := migratedDB(t)
 	const n, breaker = 8, 4
-	events := make([]*regcase.Event, n)
-	fns := make([]func(regcase.Tx) error, n)
-	ctxs := make([]context.Context, n)
-	for i := range n {
-		events[i], ctxs[i] = testEvent(), t.Context()
-		fns[i] = insertEventFn(events[i])
-	}
+	events, fns, ctxs := eventJobs(t, n)
 	fns[breaker] = func(t regcase.Tx) error {
 		if err := t.InsertEvent(context.Background(), events[breaker]); err != nil {
 			return err
