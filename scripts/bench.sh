@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — the figures of BENCHMARKS.md, measured in one run on this
-# machine, each next to the hardware limit measured in the same run:
-#   intake  POST /v1/reports   vs pgbench running the same SQL transaction
-#   read    GET /v1/cases/{id} vs a bare Go handler returning the same bytes
-# on PostgreSQL (a throwaway cluster on 127.0.0.1, fsync on) and on SQLite,
-# plus binary size, cold start to ready and idle RSS. Load goes to loopback
-# only and every run is bounded (DURATION seconds per point).
+# machine with one load generator (wrk), each next to the limits measured in
+# the same run:
+#   intake  POST /v1/reports   vs (a) pgbench running the same SQL statements,
+#                                 (d) pgbench running only the three inserts
+#                                     (report, audit record, outbox event:
+#                                     intake.sql without the chain row);
+#                                 on SQLite (b) one writer looping the same
+#                                 intake transaction straight into SQLite
+#                                 with the same synchronous setting
+#   read    GET /v1/cases/{id} vs (a) pgbench running the same reads,
+#                                 (d) pgbench's primary-key read of the case,
+#                                 (c) a bare Go handler returning the same bytes
+# on PostgreSQL (a throwaway cluster on 127.0.0.1, fsync and
+# synchronous_commit on) and on SQLite, plus binary size, cold start to ready
+# and idle RSS. Load goes to loopback only and every run is bounded (DURATION
+# seconds per point; the default run takes about 5 minutes).
 set -euo pipefail
 
 usage() {
@@ -13,8 +23,12 @@ usage() {
 usage: scripts/bench.sh [--help]
 
 Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (default "16 64"),
-             OUT (markdown result file, default dist/bench-<date>.md)
-Needs: hey, pgbench, PostgreSQL server binaries (scripts/install-test-deps.sh installs them).
+             OUT (markdown result file, default dist/bench-<date>.md),
+             SQLITE_SYNCHRONOUS (FULL, the default, or NORMAL),
+             PG_POOL_ALT (default 32: PostgreSQL intake measured again with this pool size),
+             PROFILE=1 (take a 10 s CPU profile of `regcase api` during the 64-client
+             PostgreSQL intake; written next to OUT as <OUT>.pg-intake.pprof)
+Needs: wrk, pgbench, PostgreSQL server binaries (scripts/install-test-deps.sh installs them).
 USAGE
 }
 [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ] && { usage; exit 0; }
@@ -25,10 +39,11 @@ DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-16 64}
 mkdir -p dist
 OUT=${OUT:-dist/bench-$(date -u +%Y%m%dT%H%M%SZ).md}
-command -v hey >/dev/null || apt-get install -y hey >/dev/null
+SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL}
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 command -v pgbench >/dev/null || scripts/install-test-deps.sh >/dev/null
 
-for port in 18081 18082 18083 18090; do
+for port in 18081 18082 18083 18090 18091; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "bench: port $port on 127.0.0.1 is in use (a previous run still alive?)" >&2
 		exit 1
@@ -50,13 +65,32 @@ say() { printf '%s\n' "$*" | tee -a "$OUT"; }
 echo "building"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/regcase/regcase/internal/buildinfo.Version=bench" -o "$work/regcase" ./cmd/regcase
 go build -o "$work/bare" scripts/bench/bare.go
+go build -o "$work/sqliteloop" ./scripts/bench/sqliteloop
 
-# hey_run NAME ARGS… → appends "rps p50 p99" to $work/NAME
-hey_run() {
-	local name=$1; shift
-	hey -z "${DURATION}s" "$@" >"$work/$name.txt" || { echo "bench: hey failed for $name" >&2; exit 1; }
-	awk '/Requests\/sec/{r=$2} / 50%/{p50=$3} / 99%/{p99=$3} /\[5[0-9][0-9]\]/{err+=$2} END{printf "%.0f %.1f %.1f %d\n", r, p50*1000, p99*1000, err}' "$work/$name.txt"
+# wrk_run NAME CLIENTS URL [LUA] → prints "rps p50 p99 errors" (ms; errors =
+# non-2xx answers + socket errors), keeps the raw output in $work/NAME.txt
+wrk_run() {
+	local name=$1 c=$2 url=$3 lua=${4:-}
+	local args=(-t2 -c"$c" -d"${DURATION}s" --latency --timeout 10s)
+	[ -n "$lua" ] && args+=(-s "$lua")
+	wrk "${args[@]}" "$url" >"$work/$name.txt" 2>&1 || { echo "bench: wrk failed for $name:" >&2; cat "$work/$name.txt" >&2; exit 1; }
+	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/Requests\/sec/ {r = $2}
+		/^ +50%/ {p50 = ms($2)} /^ +99%/ {p99 = ms($2)}
+		/Non-2xx or 3xx responses/ {err += $5}
+		/Socket errors/ {gsub(",", ""); err += $4 + $6 + $8 + $10}
+		END {printf "%.0f %.1f %.1f %d\n", r, p50, p99, err}' "$work/$name.txt"
 }
+
+# pgbench_run NAME CLIENTS SCRIPT [ARGS…] → prints "tps avg_ms"
+pgbench_run() {
+	local name=$1 c=$2 script=$3; shift 3
+	pgbench -n -M prepared -c "$c" -j 2 -T "$DURATION" -f "$script" "$@" "$bench_db" >"$work/$name.txt" 2>&1 ||
+		{ echo "bench: pgbench failed for $name:" >&2; tail -5 "$work/$name.txt" >&2; exit 1; }
+	awk '/^tps/ {t = $3} /^latency average/ {l = $4} END {printf "%.0f %s\n", t, l}' "$work/$name.txt"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "–" }'; }
 
 wait_ready() {
 	local url=$1 t0
@@ -82,7 +116,8 @@ keys_env() {
 	echo "# regcase benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo
 	echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(go version | cut -d' ' -f3); PostgreSQL $(pgbench --version | awk '{print $3}')."
-	echo "Load generator (hey), server and database share the same cores. ${DURATION}s per point."
+	echo "Load generator (wrk, 2 threads), server and database share the same cores. ${DURATION}s per point."
+	echo "Other load on the machine at the start: load average $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 } >"$OUT"
 
@@ -91,7 +126,7 @@ export LOG_FORMAT=json LOG_LEVEL=info REGCASE_ENV=development REGCASE_INTAKE_RAT
 
 # ---------------------------------------------------------------- PostgreSQL
 super=$(scripts/pg-test-server.sh start "$work/pg" | tail -n1)
-psql "$super" -qAtc "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET max_connections = 200" >/dev/null
+psql "$super" -qAtc "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" -c "ALTER SYSTEM SET max_connections = 200" >/dev/null
 scripts/pg-test-server.sh stop "$work/pg" >/dev/null
 super=$(scripts/pg-test-server.sh start "$work/pg" | tail -n1)
 psql "$super" -qAt >/dev/null <<'SQL'
@@ -103,39 +138,58 @@ owner_url=${owner_url/\/postgres\?/\/regcase_bench?}
 DATABASE_URL=$owner_url "$work/regcase" migrate 2>>"$work/migrate.log"
 psql "${super/\/postgres\?/\/regcase_bench?}" -qAtc "CREATE ROLE regcase_api LOGIN PASSWORD 'api' IN ROLE regcase_app" >/dev/null
 app_url=${owner_url/regcase_owner:owner@/regcase_api:api@}
+bench_db=${super/\/postgres\?/\/regcase_bench?}
+# (d) only the three inserts of an intake: intake.sql without its audit
+# chain row (report, audit record, outbox event).
+sed '/^INSERT INTO audit_chains/,+1d' scripts/bench/intake.sql >"$work/intake3.sql"
 
-bench_engine() { # ENGINE URL
-	local engine=$1 base=$2 tok case_id
+declare -A pg_tps pg3_tps
+bench_engine() { # ENGINE URL DATABASE_URL
+	local engine=$1 base=$2 tok case_id c
 	tok=$(DATABASE_URL=$3 "$work/regcase" token create --role supervisor --name "bench-$engine" 2>/dev/null)
 	printf '{"channel":"api","category":"food_safety","subject":{"name":"Harbour Fish Market","registry_id":"FBO-10442"},"description":"Fish displayed without ice at noon; strong smell near the counter."}' >"$work/report.json"
 	case_id=$(curl -fsS -XPOST "$base/v1/cases" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
 		-d '{"title":"Bench case","subject":{"name":"Harbour Fish Market"},"category":"food_safety","priority":"high"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 	curl -fsS "$base/v1/cases/$case_id" -H "Authorization: Bearer $tok" >"$work/case-$engine.json"
-	echo "$case_id" >"$work/case-id-$engine"
+	export TOKEN=$tok BODY_FILE=$work/report.json
 	say ""
 	say "## $engine"
 	say ""
-	say "| measure | clients | regcase req/s | p50 ms | p99 ms | 5xx | reference | ref req/s | ref p50 ms | ref p99 ms | ratio |"
+	say "| measure | clients | regcase req/s | p50 ms | p99 ms | errors | reference | ref req/s | ref p50 ms | ref p99 ms | ratio |"
 	say "|---|---|---|---|---|---|---|---|---|---|---|"
 	for c in $CONCURRENCY; do
-		read -r rps p50 p99 err < <(hey_run "intake-$engine-$c" -c "$c" -m POST -T application/json -H "Authorization: Bearer $tok" -D "$work/report.json" "$base/v1/reports")
+		local prof=""
+		if [ "$engine" = postgres ] && [ -n "${PROFILE:-}" ] && [ "$c" = "${CONCURRENCY##* }" ]; then
+			(sleep 1; curl -fsS -o "$OUT.pg-intake.pprof" "http://127.0.0.1:18091/debug/pprof/profile?seconds=$((DURATION > 12 ? 10 : DURATION - 2))") &
+			prof=$!
+		fi
+		read -r rps p50 p99 err < <(wrk_run "intake-$engine-$c" "$c" "$base/v1/reports" scripts/bench/post.lua)
+		[ -z "$prof" ] || wait "$prof" || echo "bench: the CPU profile was not taken" >&2
 		if [ "$engine" = postgres ]; then
-			pgbench -n -M prepared -c "$c" -j 2 -T "$DURATION" -r -f scripts/bench/intake.sql "${super/\/postgres\?/\/regcase_bench?}" >"$work/pgbench-$c.txt" 2>&1 ||
-				{ echo "bench: pgbench failed:" >&2; tail -5 "$work/pgbench-$c.txt" >&2; exit 1; }
-			ref_tps=$(awk '/^tps/{printf "%.0f", $3}' "$work/pgbench-$c.txt")
-			ref_lat=$(awk '/^latency average/{print $4}' "$work/pgbench-$c.txt")
-			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | pgbench -M prepared, same transaction | $ref_tps | avg $ref_lat | – | $(awk -v a="$rps" -v b="$ref_tps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+			read -r tps lat < <(pgbench_run "pgbench-intake-$c" "$c" scripts/bench/intake.sql)
+			pg_tps[$c]=$tps
+			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements (4 inserts) | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
+			read -r tps lat < <(pgbench_run "pgbench-intake3-$c" "$c" "$work/intake3.sql")
+			pg3_tps[$c]=$tps
+			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
 		else
-			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | – | – | – | – | – |"
+			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (b) one writer, same transaction straight into SQLite, synchronous=$SQLITE_SYNCHRONOUS | $loop_tps | – | – | $(ratio "$rps" "$loop_tps") |"
 		fi
 	done
 	"$work/bare" -addr 127.0.0.1:18090 -body "$work/case-$engine.json" 2>/dev/null &
 	local bare=$!
+	pids+=("$bare")
 	sleep 0.3
 	for c in $CONCURRENCY; do
-		read -r rps p50 p99 err < <(hey_run "read-$engine-$c" -c "$c" -H "Authorization: Bearer $tok" "$base/v1/cases/$case_id")
-		read -r brps bp50 bp99 _ < <(hey_run "bare-$engine-$c" -c "$c" "http://127.0.0.1:18090/v1/cases/$case_id")
-		say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | bare Go handler, same bytes | $brps | $bp50 | $bp99 | $(awk -v a="$rps" -v b="$brps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+		read -r rps p50 p99 err < <(wrk_run "read-$engine-$c" "$c" "$base/v1/cases/$case_id" scripts/bench/get.lua)
+		read -r brps bp50 bp99 _ < <(wrk_run "bare-$engine-$c" "$c" "http://127.0.0.1:18090/v1/cases/$case_id")
+		if [ "$engine" = postgres ]; then
+			read -r tps lat < <(pgbench_run "pgbench-read-$c" "$c" scripts/bench/case_read.sql -D "case_id=$case_id")
+			say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same reads | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
+			read -r tps lat < <(pgbench_run "pgbench-pk-$c" "$c" scripts/bench/case_pk.sql -D "case_id=$case_id")
+			say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (d) pgbench, primary-key read of the case | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
+		fi
+		say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (c) bare Go handler, same bytes | $brps | $bp50 | $bp99 | $(ratio "$rps" "$brps") |"
 	done
 	kill "$bare"; wait "$bare" 2>/dev/null || true
 }
@@ -148,14 +202,33 @@ start_server() { # CMD URL ADDR → sets $srv (pid) and $ready_ms
 	ready_ms=$(wait_ready "http://$addr")
 }
 
+export REGCASE_PPROF_ADDR=127.0.0.1:18091
 start_server api "$app_url" 127.0.0.1:18081
+unset REGCASE_PPROF_ADDR
 ready_pg=$ready_ms
 bench_engine postgres http://127.0.0.1:18081 "$app_url"
 rss_pg=$(ps -o rss= -p "$srv")
+pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wait_seconds_total/ {print $2}')
+pool_max=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_max_connections/ {print $2}')
+kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+
+# The same intake with a larger connection pool: the default pool (10 per
+# process) lets at most 10 intakes wait for PostgreSQL's commit at once.
+pool_alt=${PG_POOL_ALT:-32}
+export REGCASE_DB_MAX_CONNS=$pool_alt
+start_server api "$app_url" 127.0.0.1:18081
+unset REGCASE_DB_MAX_CONNS
+for c in $CONCURRENCY; do
+	read -r rps p50 p99 err < <(wrk_run "intake-pool-$c" "$c" http://127.0.0.1:18081/v1/reports scripts/bench/post.lua)
+	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements (above) | ${pg_tps[$c]} | – | – | $(ratio "$rps" "${pg_tps[$c]}") |"
+	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts (above) | ${pg3_tps[$c]} | – | – | $(ratio "$rps" "${pg3_tps[$c]}") |"
+done
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
 # --------------------------------------------------------------------- SQLite
 sqlite_url="sqlite://$work/sqlite/regcase.db"
+export REGCASE_SQLITE_SYNCHRONOUS=$SQLITE_SYNCHRONOUS
+read -r loop_tps _ < <("$work/sqliteloop" -db "$work/loop.db" -sync "$SQLITE_SYNCHRONOUS" -duration "${DURATION}s")
 start_server all "$sqlite_url" 127.0.0.1:18082
 ready_sqlite=$ready_ms
 sleep 1
@@ -178,5 +251,6 @@ say "| cold start to ready, \`regcase all\`, existing SQLite | ${ready_warm} ms 
 say "| cold start to ready, \`regcase api\`, PostgreSQL | ${ready_pg} ms |"
 say "| idle RSS, \`regcase all\` on SQLite | $((idle_rss / 1024)) MiB |"
 say "| RSS after the PostgreSQL load, \`regcase api\` | $((rss_pg / 1024)) MiB |"
+say "| time requests waited for a pooled PostgreSQL connection during the run (pool of ${pool_max:-?}) | ${pool_wait:-?} s |"
 echo
 echo "written to $OUT"

@@ -11,10 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regcase/regcase/internal/asynclog"
 	"github.com/regcase/regcase/internal/buildinfo"
 	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/httpapi"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/sqlite"
 )
 
 // process is what a long-running command (all, api, worker) boots: its
@@ -22,6 +24,7 @@ import (
 type process struct {
 	cfg    *config.Config
 	log    *slog.Logger
+	logw   *asynclog.Writer // the log's buffered writer, flushed by close
 	keys   *keys
 	ln     net.Listener
 	db     *database
@@ -67,16 +70,23 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{cfg: c, log: newLogger(c, e.stderr)}
+	// A serving process logs a line per request: through a buffered,
+	// bounded writer (one write system call per batch, off the request
+	// path). The commands that run once log straight to stderr.
+	logw := asynclog.New(e.stderr, 0, c.LogFormat)
+	p := &process{cfg: c, log: newLogger(c, logw), logw: logw}
 	p.log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
 	if p.keys, err = ensureKeys(c, p.log, cmd); err != nil {
+		_ = logw.Close()
 		return nil, err
 	}
 	if p.ln, err = net.Listen("tcp", c.HTTPAddr); err != nil {
+		_ = logw.Close()
 		return nil, &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, errors.Unwrap(err))}
 	}
 	if p.db, err = openDatabase(ctx, c); err != nil {
 		p.ln.Close()
+		_ = logw.Close()
 		return nil, err
 	}
 	if p.svc, err = newService(c, p.db, p.keys); err != nil {
@@ -90,6 +100,25 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 func (p *process) close() {
 	p.ln.Close()
 	p.db.Close()
+	_ = p.logw.Close() // the last lines reach stderr before the process exits
+}
+
+// registerLogMetrics exports the log lines the buffered writer dropped
+// and, on SQLite, how the writer groups the write transactions.
+func (p *process) registerLogMetrics(reg prometheus.Registerer) {
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	counter("regcase_log_dropped_lines_total", "Log lines dropped because the log buffer was full (never ERROR or WARN lines, which wait).",
+		func() float64 { return float64(p.logw.Dropped()) })
+	if db, ok := p.db.Store.(*sqlite.DB); ok {
+		counter("regcase_sqlite_write_groups_total", "SQLite write transactions run by the group-commit writer.",
+			func() float64 { return float64(db.GroupStats().Groups) })
+		counter("regcase_sqlite_write_jobs_total", "Write functions (InTx calls) run by the writer; jobs/groups is the mean group size.",
+			func() float64 { return float64(db.GroupStats().Jobs) })
+		counter("regcase_sqlite_write_retries_total", "Write functions run again alone because their group's transaction broke.",
+			func() float64 { return float64(db.GroupStats().Retried) })
+	}
 }
 
 // checkpointer signs audit checkpoints every interval while the process is

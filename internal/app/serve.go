@@ -49,6 +49,8 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 		log.Warn("all-in-one mode on PostgreSQL in production: prefer separate api, worker and migrate")
 	}
 	reg := newRegistry(cmd, db)
+	p.registerLogMetrics(reg)
+	defer startPprof(p.cfg.PprofAddr, p.log)()
 	intake, closeIntake, err := intakeLimiter(c, log)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
 				return nil, &config.Error{Var: "DATABASE_URL", Msg: err.Error()}
 			}
 		}
-		db, err := sqlite.Open(ctx, path)
+		db, err := sqlite.OpenWith(ctx, path, sqlite.Options{Synchronous: sqlite.Synchronous(c.SQLiteSynchronous)})
 		if err != nil {
 			return nil, err
 		}

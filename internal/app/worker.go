@@ -22,6 +22,8 @@ func (e *env) worker(ctx context.Context) error {
 	defer p.close()
 	log, health := p.log, p.health
 	reg := newRegistry("worker", p.db)
+	p.registerLogMetrics(reg)
+	defer startPprof(p.cfg.PprofAddr, p.log)()
 	cp := newCheckpointer(p, reg)
 	bg := newBackground(p, reg)
 	mux := http.NewServeMux()

@@ -71,6 +71,13 @@ type Config struct {
 	// ("" = the system's temporary directory).
 	AttachmentMaxBytes int64
 	AttachmentSpoolDir string
+	// SQLiteSynchronous is the embedded database's durability setting:
+	// FULL (default; nothing committed is lost) or NORMAL (a power failure
+	// may lose the last commits, never the database's integrity).
+	SQLiteSynchronous string
+	// PprofAddr, when set, serves net/http/pprof on this loopback address
+	// (for profiling under load); empty = off.
+	PprofAddr string
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -279,6 +286,16 @@ func Load(get Getenv, command string) (*Config, error) {
 			r.fail("REGCASE_OIDC_AUDIENCE", "required when REGCASE_OIDC_ISSUER is set")
 		}
 	}
+	c.SQLiteSynchronous = strings.ToUpper(r.str("REGCASE_SQLITE_SYNCHRONOUS", "FULL"))
+	if c.SQLiteSynchronous != "FULL" && c.SQLiteSynchronous != "NORMAL" {
+		r.fail("REGCASE_SQLITE_SYNCHRONOUS", "%q is not FULL or NORMAL", c.SQLiteSynchronous)
+	}
+	if c.PprofAddr = r.str("REGCASE_PPROF_ADDR", ""); c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			r.fail("REGCASE_PPROF_ADDR", "%q must be a loopback host:port like 127.0.0.1:6060 (profiles reveal internals)", c.PprofAddr)
+		}
+	}
 	c.DBMaxConns = r.integer("REGCASE_DB_MAX_CONNS", 10, 1, 1000)
 	c.DBMinConns = r.integer("REGCASE_DB_MIN_CONNS", 1, 0, 1000)
 	if c.DBMinConns > c.DBMaxConns {
@@ -398,7 +415,7 @@ func (c *Config) LogAttrs() []any {
 		slog.String("log_level", c.LogLevel.String()), slog.String("log_format", c.LogFormat),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("data_key_set", c.DataKey != nil),
 		slog.Bool("audit_signing_key_set", c.SigningKey != nil), slog.Bool("audit_public_key_set", c.PublicKey != nil),
-		slog.String("oidc_issuer", c.OIDCIssuer), slog.Int("db_max_conns", c.DBMaxConns),
+		slog.String("oidc_issuer", c.OIDCIssuer), slog.Int("db_max_conns", c.DBMaxConns), slog.String("sqlite_synchronous", c.SQLiteSynchronous),
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),

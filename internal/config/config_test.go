@@ -21,6 +21,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.IsSQLite() || c.SQLitePath() != "data/regcase.db" {
 		t.Errorf("default database = %q, want the SQLite file in the data dir", c.DatabaseURL)
 	}
+	if c.SQLiteSynchronous != "FULL" {
+		t.Errorf("SQLite synchronous = %q by default, want FULL (the safe setting)", c.SQLiteSynchronous)
+	}
 	c, err = Load(env(nil), "api")
 	if err != nil || c.HTTPAddr != ":8080" {
 		t.Errorf("api default addr = %v, %v; want :8080", c, err)
@@ -46,6 +49,8 @@ func TestLoadErrors(t *testing.T) {
 		{"ErrShortKey", map[string]string{"REGCASE_DATA_KEY": "c2hvcnQ="}, "api", "REGCASE_DATA_KEY"},
 		{"ErrDuration", map[string]string{"REGCASE_SHUTDOWN_TIMEOUT": "soon"}, "api", "REGCASE_SHUTDOWN_TIMEOUT"},
 		{"ErrPoolBounds", map[string]string{"REGCASE_DB_MAX_CONNS": "2", "REGCASE_DB_MIN_CONNS": "3"}, "api", "REGCASE_DB_MIN_CONNS"},
+		{"ErrPprofNotLoopback", map[string]string{"REGCASE_PPROF_ADDR": "0.0.0.0:6060"}, "api", "REGCASE_PPROF_ADDR"},
+		{"ErrSQLiteSynchronous", map[string]string{"REGCASE_SQLITE_SYNCHRONOUS": "OFF"}, "all", "REGCASE_SQLITE_SYNCHRONOUS"},
 		{"ErrSLA", map[string]string{"REGCASE_SLA_DAYS": "urgent=1"}, "api", "REGCASE_SLA_DAYS"},
 		{"ErrOIDCAudience", map[string]string{"REGCASE_OIDC_ISSUER": "https://idp.example"}, "api", "REGCASE_OIDC_AUDIENCE"},
 		{"ErrOIDCPublicURL", map[string]string{"REGCASE_OIDC_ISSUER": "https://idp.example", "REGCASE_OIDC_AUDIENCE": "a", "REGCASE_OIDC_CLIENT_ID": "c"}, "api", "REGCASE_PUBLIC_URL"},

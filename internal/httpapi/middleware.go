@@ -169,6 +169,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
+			if (sw.status >= 500 || sw.status == 0) && clientGone(r.Context()) {
+				sw.status = StatusClientClosedRequest // nobody got the answer; not a server error
+			}
 			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
 			s.metrics.duration.WithLabelValues(route, r.Method).Observe(d.Seconds())
 			if route == "/health/live" || route == "/health/ready" || route == "/metrics" {
@@ -237,6 +240,11 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			code := regcase.ErrorCodeOf(err)
 			status := codeStatus[code]
+			if (status == 0 || status >= 500) && clientGone(r.Context()) {
+				s.log.Info("request canceled by the client", slog.String("request_id", requestID(r.Context())), slog.Any("error", err))
+				writeProblem(w, StatusClientClosedRequest, "client_closed_request", "the client canceled the request")
+				return
+			}
 			if status == 0 || status >= 500 {
 				s.log.Error("authentication failed", slog.String("request_id", requestID(r.Context())), slog.Any("error", err))
 				writeProblem(w, http.StatusServiceUnavailable, string(regcase.EUnavailable), "cannot authenticate right now")

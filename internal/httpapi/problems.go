@@ -109,15 +109,41 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) error {
 	if status == http.StatusUnauthorized {
 		return huma.ErrorWithHeaders(p, http.Header{"WWW-Authenticate": {`Bearer realm="regcase"`}})
 	}
+	if status >= 500 && clientGone(ctx) {
+		log.InfoContext(ctx, "request canceled by the client", slog.String("request_id", requestID(ctx)), slog.Any("error", err))
+		return clientClosedProblem()
+	}
 	if status >= 500 {
 		log.ErrorContext(ctx, "request failed", slog.String("request_id", requestID(ctx)), slog.Any("error", err))
 	}
 	return p
 }
 
+// StatusClientClosedRequest is the status a request the client abandoned
+// is counted and logged under (nginx's 499): the client closed the
+// connection (or canceled the request) before the answer was ready, so a
+// failure that follows from the cancellation is not a server error. Nobody
+// receives the answer itself.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether the request's context was canceled: net/http
+// cancels it when the client's connection closes.
+func clientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}
+
+func clientClosedProblem() *Problem {
+	return &Problem{Type: ProblemTypePrefix + "client_closed_request", Title: "Client Closed Request",
+		Status: StatusClientClosedRequest, Detail: "the client canceled the request"}
+}
+
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = jsonEncode(w, &Problem{Type: ProblemTypePrefix + code, Title: http.StatusText(status), Status: status, Detail: detail})
+	title := http.StatusText(status)
+	if status == StatusClientClosedRequest {
+		title = "Client Closed Request"
+	}
+	_ = jsonEncode(w, &Problem{Type: ProblemTypePrefix + code, Title: title, Status: status, Detail: detail})
 }

@@ -60,44 +60,36 @@ func encodeDetails(d map[string]json.RawMessage) (string, error) {
 
 // getCase reads a case and its linked reports (ENotFound if none).
 func getCase(ctx context.Context, q querier, id string) (*regcase.Case, error) {
-	c, err := scanCase(q.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = ?`, id))
+	var ids string
+	c, err := scanCase(withColumn{q.QueryRowContext(ctx, `SELECT `+caseColumns+`,
+		(SELECT json_group_array(report_id ORDER BY linked_at, report_id) FROM case_reports WHERE case_id = cases.id)
+		FROM cases WHERE id = ?`, id), &ids})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, regcase.Errorf(regcase.ENotFound, "case %s not found", id)
 	}
 	if err != nil {
 		return nil, translate("get case", err)
 	}
-	rows, err := q.QueryContext(ctx, `
-		SELECT report_id FROM case_reports
-		WHERE case_id = ?
-		ORDER BY linked_at, report_id`, id)
-	if err != nil {
-		return nil, translate("get case reports", err)
-	}
-	defer rows.Close()
 	c.ReportIDs = []string{}
-	for rows.Next() {
-		var rid string
-		if err := rows.Scan(&rid); err != nil {
-			return nil, translate("get case reports", err)
-		}
-		c.ReportIDs = append(c.ReportIDs, rid)
-	}
-	if err := rows.Err(); err != nil {
+	if err := json.Unmarshal([]byte(ids), &c.ReportIDs); err != nil {
 		return nil, translate("get case reports", err)
 	}
 	return c, nil
 }
 
+// withColumn scans one more column after the ones its scanner is asked for.
+type withColumn struct {
+	s     scanner
+	extra any
+}
+
+func (w withColumn) Scan(dest ...any) error { return w.s.Scan(append(dest, w.extra)...) }
+
 // GetCase returns the case with ReportIDs filled, oldest link first
-// (ENotFound if none), case and links from one snapshot.
+// (ENotFound if none): one statement, so case and links come from one
+// snapshot.
 func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
-	rtx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, translate("get case", err)
-	}
-	defer func() { _ = rtx.Rollback() }()
-	return getCase(ctx, rtx, id)
+	return getCase(ctx, db.r, id)
 }
 
 // ListCases returns at most f.Limit (bounded by regcase.MaxLimit) cases

@@ -4,8 +4,10 @@
 //
 // One connection writes: every transaction begins IMMEDIATE, so it takes the
 // database's write lock up front and never fails on a lock upgrade, and
-// concurrent callers queue on that connection rather than on busy retries.
-// Reads go through a separate pool of read-only connections and, thanks to
+// concurrent callers queue for that connection rather than on busy retries.
+// InTx hands the callers' functions to one writer goroutine that commits
+// them in groups, one savepoint each (group commit, see group.go). Reads go
+// through a separate pool of read-only connections and, thanks to
 // WAL mode, never wait for the writer. Because a write transaction holds the
 // whole database, LockReport, LockCase, AppendAudit and LastCheckpoint need
 // no row locks of their own.
@@ -21,7 +23,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
 	"modernc.org/sqlite"
@@ -30,8 +31,32 @@ import (
 // DB is an open SQLite database. It implements regcase.Store and is safe
 // for concurrent use.
 type DB struct {
-	w *sql.DB // the one write connection: transactions and migrations
-	r *sql.DB // read-only connections for the Reader methods
+	w      *sql.DB // the one write connection: transactions and migrations
+	r      pool    // read-only connections for the Reader methods
+	ws     *stmtCache
+	writer *writer
+}
+
+// Synchronous is SQLite's durability setting (PRAGMA synchronous) for the
+// write connection, in WAL mode:
+//
+//   - SynchronousFull (the default): every commit is on disk (the WAL is
+//     fsynced) before it is reported; a power failure or an OS crash loses
+//     nothing that was committed.
+//   - SynchronousNormal: the WAL is fsynced only at checkpoints; a power
+//     failure or an OS crash may lose the last commits (those since the
+//     last checkpoint), reported to clients as done, but never corrupts the
+//     database. A crash of the process alone loses nothing.
+type Synchronous string
+
+const (
+	SynchronousFull   Synchronous = "FULL"
+	SynchronousNormal Synchronous = "NORMAL"
+)
+
+// Options tune Open; the zero value is the safe default.
+type Options struct {
+	Synchronous Synchronous // "" = SynchronousFull
 }
 
 var _ regcase.Store = (*DB)(nil)
@@ -51,6 +76,18 @@ const (
 // because the read and write pools must share one database; a file that
 // cannot be opened is EUnavailable.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options; an unknown Synchronous is EInvalid.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
+	switch o.Synchronous {
+	case "":
+		o.Synchronous = SynchronousFull
+	case SynchronousFull, SynchronousNormal:
+	default:
+		return nil, regcase.Errorf(regcase.EInvalid, "sqlite: synchronous %q is not FULL or NORMAL", o.Synchronous)
+	}
 	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") || strings.HasPrefix(path, "file::memory:") {
 		return nil, regcase.Errorf(regcase.EInvalid, "sqlite: database path %q must name a file", path)
 	}
@@ -62,7 +99,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
 	}
 
-	w, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open("sqlite", dsn(path, false, o.Synchronous))
 	if err != nil {
 		return nil, translate("open", err)
 	}
@@ -76,7 +113,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, translate("open", err)
 	}
 
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open("sqlite", dsn(path, true, ""))
 	if err != nil {
 		_ = w.Close()
 		return nil, translate("open", err)
@@ -93,7 +130,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = r.Close()
 		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
 	}
-	return &DB{w: w, r: r}, nil
+	db := &DB{w: w, r: pool{DB: r, stmts: newStmtCache(r)}, ws: newStmtCache(w)}
+	db.writer = newWriter(w, db.ws)
+	return db, nil
 }
 
 // ownerOnly makes the database file (creating it empty when missing) and
@@ -128,7 +167,7 @@ func ownerOnly(path string) error {
 
 // dsn returns the driver's data source name: the path and the pragmas every
 // connection runs when it opens.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, sync Synchronous) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
@@ -139,15 +178,23 @@ func dsn(path string, readOnly bool) string {
 		// Deleted content (erased reporter messages and evidence chunks)
 		// is overwritten with zeros, not left in free pages.
 		q.Add("_pragma", "secure_delete(1)")
+		q.Add("_pragma", "synchronous("+string(sync)+")")
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()
 }
 
-// Close releases both connection pools.
+// Close stops the writer (jobs already queued still commit; later InTx
+// calls are EUnavailable) and releases both connection pools.
 func (db *DB) Close() error {
+	db.writer.close()
+	db.ws.close()
+	db.r.stmts.close()
 	return errors.Join(db.w.Close(), db.r.Close())
 }
+
+// GroupStats reports how the writer grouped the write transactions.
+func (db *DB) GroupStats() GroupStats { return db.writer.stats() }
 
 // Ping checks that both pools reach the file (EUnavailable otherwise).
 func (db *DB) Ping(ctx context.Context) error {
@@ -160,57 +207,27 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// InTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits when fn
-// returns nil. An error from fn is returned unchanged after the rollback; a
-// panic rolls back and propagates. When the database stays busy (another
-// process holds the lock past the busy timeout) fn is run again, at most
-// txAttempts times in all, and the last failure is EUnavailable.
+// InTx runs fn in the write transaction and commits when fn returns nil.
+// Concurrent calls are committed together (group commit, see group.go),
+// each fn in a savepoint of its own: an error from fn is returned unchanged
+// after fn's changes are rolled back, and does not affect the other
+// functions of the group; a panic rolls back fn's changes and propagates.
+// InTx returns only after the commit that holds fn's changes succeeded.
+// When the database stays busy (another process holds the lock past the
+// busy timeout) BEGIN is tried again, txAttempts times in all, and the last
+// failure is EUnavailable. A ctx done before fn starts skips fn (the error
+// wraps ctx.Err()); once fn runs, its statements ignore ctx's cancellation.
 //
-// There is one write connection: fn must not call InTx (it would wait for
-// itself). Reader methods called from fn read committed data only.
+// There is one writer: fn must not call InTx or the PipelineStore writes
+// (it would wait for itself). Reader methods called from fn read committed
+// data only; the Tx's own methods see fn's writes.
 func (db *DB) InTx(ctx context.Context, fn func(regcase.Tx) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = db.inTx(ctx, fn)
-		if !isBusy(err) || attempt == txAttempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return translate("begin", ctx.Err())
-		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
-		}
-	}
-	if isBusy(err) && regcase.ErrorCodeOf(err) != regcase.EUnavailable {
-		return translate("transaction", err)
-	}
-	return err
-}
-
-func (db *DB) inTx(ctx context.Context, fn func(regcase.Tx) error) (err error) {
-	sqlTx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return translate("begin", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = sqlTx.Rollback()
-		}
-	}()
-	if err := fn(&tx{tx: sqlTx}); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return translate("commit", err)
-	}
-	committed = true
-	return nil
+	return db.writer.submit(ctx, fn)
 }
 
 // tx implements regcase.Tx on one write transaction.
 type tx struct {
-	tx *sql.Tx
+	tx txConn
 }
 
 var _ regcase.Tx = (*tx)(nil)

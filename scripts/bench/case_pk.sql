@@ -1,0 +1,3 @@
+-- pgbench script: one primary-key read of the case named by -D case_id=…
+-- (the floor of any GET of one row). pgbench binds :case_id as a parameter.
+SELECT * FROM cases WHERE id = :case_id;

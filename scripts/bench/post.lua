@@ -1,0 +1,8 @@
+-- wrk script: POST the JSON body in $BODY_FILE with the bearer token in
+-- $TOKEN (scripts/bench.sh sets both).
+local f = assert(io.open(os.getenv("BODY_FILE"), "r"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
