@@ -49,6 +49,9 @@ type Deps struct {
 	// the original submission (default DefaultIdempotencyRetention); an
 	// older key is refused rather than answered.
 	IdempotencyRetention time.Duration
+	// TraceContext returns the W3C traceparent and tracestate of the span
+	// in ctx; every event written records them (nil: none).
+	TraceContext func(ctx context.Context) (traceparent, tracestate string)
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -140,6 +143,9 @@ func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c ch
 	rec, ev, err := s.newRecord(a, at, c)
 	if err != nil {
 		return err
+	}
+	if s.TraceContext != nil {
+		ev.TraceParent, ev.TraceState = s.TraceContext(ctx)
 	}
 	if err := tx.AppendAudit(ctx, rec); err != nil {
 		return err
