@@ -27,6 +27,10 @@ type process struct {
 	db     *database
 	svc    *regcase.Service
 	health *httpapi.Health
+	// tracing is on (an OTLP endpoint is configured); stopTracing flushes
+	// and stops the exporter.
+	tracing     bool
+	stopTracing func(context.Context) error
 
 	readyMu sync.Mutex
 	ready   []func(context.Context) error // checks added after boot (Redis)
@@ -69,13 +73,16 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 	}
 	p := &process{cfg: c, log: newLogger(c, e.stderr)}
 	p.log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
+	if err := p.setupTracing(ctx, e.getenv, cmd); err != nil {
+		return nil, err
+	}
 	if p.keys, err = ensureKeys(c, p.log, cmd); err != nil {
 		return nil, err
 	}
 	if p.ln, err = net.Listen("tcp", c.HTTPAddr); err != nil {
 		return nil, &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, errors.Unwrap(err))}
 	}
-	if p.db, err = openDatabase(ctx, c); err != nil {
+	if p.db, err = openDatabaseTraced(ctx, c, p.tracing); err != nil {
 		p.ln.Close()
 		return nil, err
 	}
@@ -90,6 +97,7 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 func (p *process) close() {
 	p.ln.Close()
 	p.db.Close()
+	p.flushTracing()
 }
 
 // checkpointer signs audit checkpoints every interval while the process is

@@ -30,8 +30,8 @@ import (
 // DB is an open SQLite database. It implements regcase.Store and is safe
 // for concurrent use.
 type DB struct {
-	w *sql.DB // the one write connection: transactions and migrations
-	r *sql.DB // read-only connections for the Reader methods
+	w tracedDB // the one write connection: transactions and migrations
+	r tracedDB // read-only connections for the Reader methods
 }
 
 var _ regcase.Store = (*DB)(nil)
@@ -93,7 +93,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		_ = r.Close()
 		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
 	}
-	return &DB{w: w, r: r}, nil
+	return &DB{w: tracedDB{w}, r: tracedDB{r}}, nil
 }
 
 // ownerOnly makes the database file (creating it empty when missing) and
@@ -195,7 +195,7 @@ func (db *DB) inTx(ctx context.Context, fn func(regcase.Tx) error) (err error) {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: sqlTx}); err != nil {
+	if err := fn(&tx{tx: tracedTx{sqlTx}}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -207,7 +207,7 @@ func (db *DB) inTx(ctx context.Context, fn func(regcase.Tx) error) (err error) {
 
 // tx implements regcase.Tx on one write transaction.
 type tx struct {
-	tx *sql.Tx
+	tx tracedTx
 }
 
 var _ regcase.Tx = (*tx)(nil)
