@@ -109,8 +109,9 @@ type change struct {
 	event      any // event data; nil = data
 }
 
-// newRecord builds (unsealed) the audit record and the outbox event of c.
-func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
+// newRecord builds (unsealed) the audit record and the outbox event of c;
+// the event records the trace context of ctx.
+func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
 	data, err := CanonicalJSON(c.data)
 	if err != nil {
 		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
@@ -135,17 +136,17 @@ func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Eve
 		Subject: c.entityType + "s/" + c.entityID, Time: at, Data: evData,
 		RequestID: a.RequestID, PartitionKey: c.entityType + ":" + c.entityID,
 	}
+	if s.TraceContext != nil {
+		ev.TraceParent, ev.TraceState = s.TraceContext(ctx)
+	}
 	return rec, ev, nil
 }
 
 // record appends the audit record and the outbox event for c inside tx.
 func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c change) error {
-	rec, ev, err := s.newRecord(a, at, c)
+	rec, ev, err := s.newRecord(ctx, a, at, c)
 	if err != nil {
 		return err
-	}
-	if s.TraceContext != nil {
-		ev.TraceParent, ev.TraceState = s.TraceContext(ctx)
 	}
 	if err := tx.AppendAudit(ctx, rec); err != nil {
 		return err

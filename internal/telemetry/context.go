@@ -11,15 +11,23 @@ import (
 // TraceContext returns the W3C traceparent and tracestate of the span in
 // ctx (recording or not, local or remote), or "" when ctx carries none.
 // The service stores them with every outbox event (see
-// regcase.Deps.TraceContext).
+// regcase.Deps.TraceContext). A tracestate longer than MaxTraceState is
+// dropped (the W3C limit receivers must accept).
 func TraceContext(ctx context.Context) (traceparent, tracestate string) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return "", ""
 	}
 	c := propagation.MapCarrier{}
 	Propagator.Inject(ctx, c)
-	return c["traceparent"], c["tracestate"]
+	traceparent, tracestate = c["traceparent"], c["tracestate"]
+	if len(tracestate) > MaxTraceState {
+		tracestate = ""
+	}
+	return traceparent, tracestate
 }
+
+// MaxTraceState bounds the tracestate kept with an event.
+const MaxTraceState = 512
 
 // WithRemoteParent returns ctx carrying the remote span context described
 // by traceparent and tracestate (an event's creation context); ctx is
