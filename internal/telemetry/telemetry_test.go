@@ -33,7 +33,7 @@ func TestFromEnv(t *testing.T) {
 		c, err := FromEnv(env(map[string]string{
 			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318/", "OTEL_SERVICE_NAME": "edge",
 			"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01",
-			"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod,team=cases%20unit",
+			"OTEL_RESOURCE_ATTRIBUTES":   "deployment.environment.name=prod,team=cases%20unit",
 			"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20s3cret",
 		}), "worker")
 		if err != nil {
@@ -235,5 +235,5 @@ func TestLogHandler(t *testing.T) {
 	}
 }
 
-func otelProvider() trace.TracerProvider { return otel.GetTracerProvider() }
+func otelProvider() trace.TracerProvider  { return otel.GetTracerProvider() }
 func setProvider(tp trace.TracerProvider) { otel.SetTracerProvider(tp) }
