@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,8 +50,9 @@ func Tracer() trace.Tracer { return otel.Tracer(ScopeName) }
 type Config struct {
 	// Endpoint is the OTLP/HTTP traces URL (…/v1/traces); "" = tracing off.
 	Endpoint string
-	// Headers are sent with every export (OTEL_EXPORTER_OTLP_HEADERS); a
-	// secret: never logged.
+	// Headers are sent with every export (OTEL_EXPORTER_OTLP_HEADERS or
+	// the file named by OTEL_EXPORTER_OTLP_HEADERS_FILE); a secret: never
+	// logged.
 	Headers map[string]string
 	// ServiceName is service.name (OTEL_SERVICE_NAME, else regcase-<role>).
 	ServiceName string
@@ -124,10 +126,20 @@ func FromEnv(getenv func(string) string, role string) (Config, error) {
 	if !c.Enabled() {
 		return c, nil
 	}
-	if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_HEADERS")); v != "" {
-		h, err := parseHeaders(v)
+	headersVar, headers := "OTEL_EXPORTER_OTLP_HEADERS", strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_HEADERS"))
+	if f := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_HEADERS_FILE")); f != "" {
+		// The headers usually hold a credential: like every secret, they
+		// may come from a file.
+		b, err := os.ReadFile(f)
 		if err != nil {
-			return c, &config.Error{Var: "OTEL_EXPORTER_OTLP_HEADERS", Msg: err.Error()}
+			return c, &config.Error{Var: "OTEL_EXPORTER_OTLP_HEADERS_FILE", Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err))}
+		}
+		headersVar, headers = "OTEL_EXPORTER_OTLP_HEADERS_FILE", strings.TrimSpace(string(b))
+	}
+	if headers != "" {
+		h, err := parseHeaders(headers)
+		if err != nil {
+			return c, &config.Error{Var: headersVar, Msg: err.Error()}
 		}
 		c.Headers = h
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -52,6 +54,21 @@ func TestFromEnv(t *testing.T) {
 		}(), " ")
 		if strings.Contains(line, "s3cret") {
 			t.Errorf("the startup log line shows an export header: %s", line)
+		}
+	})
+	t.Run("OKHeadersFromFile", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "otlp-headers")
+		if err := os.WriteFile(f, []byte("x-api-key=k3y\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := FromEnv(env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://j:4318", "OTEL_EXPORTER_OTLP_HEADERS_FILE": f}), "api")
+		if err != nil || c.Headers["x-api-key"] != "k3y" {
+			t.Errorf("FromEnv = %+v, %v", c, err)
+		}
+		_, err = FromEnv(env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://j:4318", "OTEL_EXPORTER_OTLP_HEADERS_FILE": f + ".missing"}), "api")
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != "OTEL_EXPORTER_OTLP_HEADERS_FILE" {
+			t.Errorf("missing headers file: %v", err)
 		}
 	})
 	t.Run("OKSignalEndpointAsIs", func(t *testing.T) {
