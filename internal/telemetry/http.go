@@ -20,21 +20,29 @@ import (
 // user agent or header: paths carry identifiers and addresses are personal
 // data. A 5xx answer marks the span as an error.
 //
+// Probes and scrapes (/health/*, /metrics) get no span, as they get no log
+// line: a span every few seconds per replica would drown the traces.
+//
 // Off (enabled false) it only reads an incoming traceparent into the
 // context (one header lookup when there is none), so log lines, events and
 // webhooks still carry the caller's trace.
 func HTTPServer(enabled bool, next http.Handler) http.Handler {
+	passOn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header["Traceparent"]) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+	})
 	if !enabled {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if len(r.Header["Traceparent"]) == 0 {
-				next.ServeHTTP(w, r)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
-		})
+		return passOn
 	}
 	tracer := Tracer()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/health/") || r.URL.Path == "/metrics" {
+			passOn(w, r)
+			return
+		}
 		ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		scheme := "http"
 		if r.TLS != nil {
