@@ -39,6 +39,9 @@ var (
 // startBatch starts a span for work on evs together (a new trace), linked
 // to each event's creation context.
 func startBatch(ctx context.Context, name string, kind trace.SpanKind, evs []*regcase.Event, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !telemetry.Active() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	links := make([]trace.Link, 0, min(len(evs), maxLinks))
 	for _, ev := range evs {
 		if len(links) == maxLinks {
@@ -56,6 +59,14 @@ func startBatch(ctx context.Context, name string, kind trace.SpanKind, evs []*re
 // creation context (a new trace when it has none), linked to the span in
 // ctx (a batch span) when there is one.
 func startEvent(ctx context.Context, name string, kind trace.SpanKind, ev *regcase.Event, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !telemetry.Active() {
+		// Tracing off: only the event's context is carried (a webhook
+		// request still sends the caller's traceparent on).
+		if sc := telemetry.RemoteSpanContext(ev.TraceParent, ev.TraceState); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...),
 		trace.WithAttributes(ceID.String(ev.ID), ceType.String(ev.Type), semconv.MessagingMessageID(ev.ID))}
 	if batch := trace.SpanContextFromContext(ctx); batch.IsValid() {

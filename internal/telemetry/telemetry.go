@@ -25,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -264,8 +265,21 @@ func Setup(ctx context.Context, c Config, log *slog.Logger) (shutdown func(conte
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(c.sampler()))
 	otel.SetTracerProvider(tp)
 	otel.SetErrorHandler(errorHandler{log: log})
-	return tp.Shutdown, nil
+	active.Store(true)
+	return func(ctx context.Context) error {
+		active.Store(false)
+		return tp.Shutdown(ctx)
+	}, nil
 }
+
+// active mirrors the OpenTelemetry global provider: true while Setup's
+// provider exports.
+var active atomic.Bool
+
+// Active reports whether spans are being exported. Off, instrumentation
+// skips building span attributes altogether and only carries a remote
+// trace context along.
+func Active() bool { return active.Load() }
 
 // newResource is service.version and the commit (vcs.ref.head.revision)
 // from the build, then OTEL_RESOURCE_ATTRIBUTES, then service.name.

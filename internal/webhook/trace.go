@@ -17,6 +17,9 @@ import (
 // and url.scheme. It records neither the URL's path nor its query (a
 // receiver URL may hold a token), nor any header or body.
 func startClientSpan(ctx context.Context, u *url.URL) (context.Context, trace.Span) {
+	if !telemetry.Active() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
