@@ -195,7 +195,7 @@ func (db *DB) inTx(ctx context.Context, fn func(regcase.Tx) error) (err error) {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: tracedTx{sqlTx}}); err != nil {
+	if err := fn(&tx{tx: traced{sqlTx}}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -207,7 +207,7 @@ func (db *DB) inTx(ctx context.Context, fn func(regcase.Tx) error) (err error) {
 
 // tx implements regcase.Tx on one write transaction.
 type tx struct {
-	tx tracedTx
+	tx traced
 }
 
 var _ regcase.Tx = (*tx)(nil)

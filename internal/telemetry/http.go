@@ -52,9 +52,9 @@ func HTTPServer(enabled bool, next http.Handler) http.Handler {
 			semconv.HTTPRequestMethodKey.String(method(r.Method)), semconv.URLScheme(scheme),
 			semconv.NetworkProtocolVersion(strings.TrimPrefix(r.Proto, "HTTP/"))))
 		defer span.End()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusRecorder{ResponseWriter: w}
 		defer func() {
-			status := sw.status
+			status := sw.code
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -90,24 +90,19 @@ func method(m string) string {
 	return "_OTHER"
 }
 
-type statusWriter struct {
+// statusRecorder keeps the status code of the answer (0 until a final one
+// is written: an implicit 200).
+type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // Unwrap lets http.ResponseController reach the connection (flush, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
