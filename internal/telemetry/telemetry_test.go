@@ -185,7 +185,7 @@ func TestHTTPServer(t *testing.T) {
 	}
 	attrs := map[attribute.Key]string{}
 	for _, a := range s.Attributes() {
-		attrs[a.Key] = a.Value.Emit()
+		attrs[a.Key] = a.Value.String()
 	}
 	if attrs["http.route"] != "/v1/cases/{id}" || attrs["http.response.status_code"] != "500" || attrs["error.type"] != "500" ||
 		attrs["http.request.method"] != "GET" {
@@ -231,8 +231,8 @@ func TestStartDBNeedsARecordingParent(t *testing.T) {
 		t.Fatalf("spans %v", spans)
 	}
 	for _, a := range spans[0].Attributes() {
-		if strings.Contains(a.Value.Emit(), "secret") {
-			t.Errorf("attribute %s = %q holds a value of the statement or error", a.Key, a.Value.Emit())
+		if strings.Contains(a.Value.String(), "secret") {
+			t.Errorf("attribute %s = %q holds a value of the statement or error", a.Key, a.Value.String())
 		}
 	}
 }
