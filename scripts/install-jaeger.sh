@@ -12,7 +12,7 @@
 # $REGCASE_TOOLS_CACHE/jaeger/$JAEGER_VERSION/jaeger (default ~/.cache/regcase-tools); delete it
 # to force a rebuild. Build parallelism: $JAEGER_BUILD_P (go build -p, default: go's default).
 # Measured once: 1070 s wall (5m54s user + 1m17s system CPU) on a 2-core machine shared with six
-# other builds (load ~30) and an empty module cache — most of it downloading ~400 modules and
+# engineers' builds and an empty module cache — most of it downloading ~300 modules and
 # waiting for the CPU; afterwards the cached binary makes this a no-op.
 #
 # Environment: JAEGER_VERSION (default v1.75.0), REGCASE_TOOLS_CACHE, JAEGER_BUILD_P.
