@@ -12,6 +12,7 @@ import (
 
 	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/telemetry"
 )
 
 // Exit statuses (sysexits.h).
@@ -135,10 +136,11 @@ func oneLine(err error) string {
 
 func newLogger(c *config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	// Records logged with a context get trace_id and span_id.
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // flags parses --name value pairs (and --name=value); unknown flags are a

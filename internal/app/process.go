@@ -30,6 +30,10 @@ type process struct {
 	db     *database
 	svc    *regcase.Service
 	health *httpapi.Health
+	// tracing is on (an OTLP endpoint is configured); stopTracing flushes
+	// and stops the exporter.
+	tracing     bool
+	stopTracing func(context.Context) error
 
 	readyMu sync.Mutex
 	ready   []func(context.Context) error // checks added after boot (Redis)
@@ -76,6 +80,10 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 	logw := asynclog.New(e.stderr, 0, c.LogFormat)
 	p := &process{cfg: c, log: newLogger(c, logw), logw: logw}
 	p.log.Info("starting", append([]any{slog.String("command", cmd), slog.String("version", buildinfo.Get().Version)}, c.LogAttrs()...)...)
+	if err := p.setupTracing(ctx, e.getenv, cmd); err != nil {
+		_ = logw.Close()
+		return nil, err
+	}
 	if p.keys, err = ensureKeys(c, p.log, cmd); err != nil {
 		_ = logw.Close()
 		return nil, err
@@ -84,7 +92,7 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 		_ = logw.Close()
 		return nil, &config.Error{Var: "REGCASE_HTTP_ADDR", Msg: fmt.Sprintf("cannot listen on %s: %v", c.HTTPAddr, errors.Unwrap(err))}
 	}
-	if p.db, err = openDatabase(ctx, c); err != nil {
+	if p.db, err = openDatabaseTraced(ctx, c, p.tracing); err != nil {
 		p.ln.Close()
 		_ = logw.Close()
 		return nil, err
@@ -100,6 +108,7 @@ func (e *env) boot(ctx context.Context, cmd string) (*process, error) {
 func (p *process) close() {
 	p.ln.Close()
 	p.db.Close()
+	p.flushTracing()
 	_ = p.logw.Close() // the last lines reach stderr before the process exits
 }
 

@@ -57,7 +57,7 @@ func (e *env) serve(ctx context.Context, cmd string) error {
 	}
 	defer closeIntake()
 	deps := httpapi.Deps{Service: svc, Health: health, Log: log, Registry: reg, PublicKey: k.public,
-		TrustedProxies: c.TrustedProxies, Intake: intake, MaxBodyBytes: c.MaxBodyBytes}
+		TrustedProxies: c.TrustedProxies, Intake: intake, MaxBodyBytes: c.MaxBodyBytes, Tracing: p.tracing}
 	if c.OIDCIssuer != "" {
 		deps.OIDC = &oidcauth.Verifier{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/regcase/regcase/internal/postgres"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/sqlite"
+	"github.com/regcase/regcase/internal/telemetry"
 )
 
 // migrationState is one migration, whichever engine.
@@ -36,6 +37,12 @@ type database struct {
 }
 
 func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
+	return openDatabaseTraced(ctx, c, false)
+}
+
+// openDatabaseTraced is openDatabase with, when tracing, a client span per
+// PostgreSQL statement (SQLite's query helpers trace on their own).
+func openDatabaseTraced(ctx context.Context, c *config.Config, tracing bool) (*database, error) {
 	if c.IsSQLite() {
 		path := c.SQLitePath()
 		if dir := filepath.Dir(path); dir != "" {
@@ -53,7 +60,7 @@ func openDatabase(ctx context.Context, c *config.Config) (*database, error) {
 		return &database{Store: db, engine: "sqlite", latest: sqlite.LatestVersion(), migrate: db.Migrate,
 			status: migrationStatus(db.MigrationStatus)}, nil
 	}
-	db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{MaxConns: int32(c.DBMaxConns), MinConns: int32(c.DBMinConns)})
+	db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{MaxConns: int32(c.DBMaxConns), MinConns: int32(c.DBMinConns), Tracing: tracing})
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +223,8 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
-		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir}), nil
+		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir,
+		TraceContext: telemetry.TraceContext}), nil
 }
 
 // ownerOnlyDir tightens the directory of the SQLite file (the data

@@ -33,6 +33,16 @@
 //     refused (422 on the url) without REGCASE_WEBHOOK_ALLOW_NETS.
 //   - TestWorkerSIGTERMStopsTakingWork: a busy worker stops starting
 //     attempts at SIGTERM and exits promptly with status 0.
+//   - TestTraceFromRequestToWebhook: api and worker export to a real
+//     Jaeger (started on loopback from the binary scripts/install-jaeger.sh
+//     builds); a report and its triage, each with a known traceparent,
+//     each make one trace — API span, its database spans, the worker's
+//     publish, process and delivery spans as children of the API span, the
+//     HTTP client span whose traceparent the receiver got — and no span
+//     attribute holds personal data, a token or a secret.
+//   - TestTracingOffConnectsNowhere: without OTEL_* settings a listener on
+//     127.0.0.1:4318 sees no connection, and the caller's traceparent still
+//     reaches the request log, the CloudEvent and the webhook request.
 //
 // Run them with
 //
@@ -42,7 +52,9 @@
 // duplicates seen, drain and recovery times, breach counts, and each
 // process's WARN/ERROR lines by message; a failing test prints the tail of
 // every process's log). They need PostgreSQL server binaries and
-// redis-server (scripts/install-test-deps.sh) and are skipped with -short.
+// redis-server (scripts/install-test-deps.sh) and are skipped with -short;
+// the tracing test needs Jaeger (scripts/install-jaeger.sh; skipped without
+// it unless REGCASE_REQUIRE_JAEGER=1, which scripts/test.sh sets).
 // REGCASE_E2E_BINARY=/path/to/regcase tests that binary instead of
 // building ./cmd/regcase.
 package e2e

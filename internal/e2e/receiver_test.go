@@ -40,6 +40,22 @@ type receiver struct {
 	rejected []string               // why requests were rejected
 	sample   *sample                // the first verified request
 	changed  chan struct{}          // closed and replaced on every verified request
+	traces   map[string]seenTrace   // webhook-id → trace context of its last verified request
+}
+
+// seenTrace is the trace context a delivery came with: the traceparent
+// header of the request and the CloudEvent's traceparent extension.
+type seenTrace struct{ Header, Event string }
+
+// Traces returns the trace context of each webhook-id's last request.
+func (r *receiver) Traces() map[string]seenTrace {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]seenTrace, len(r.traces))
+	for k, v := range r.traces {
+		out[k] = v
+	}
+	return out
 }
 
 func newReceiver(t *testing.T, name string) *receiver {
@@ -138,6 +154,11 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.seen[id] = append(r.seen[id], arrived)
 	r.types[id] = ev.Type()
 	r.subjects[id] = ev.Subject()
+	if r.traces == nil {
+		r.traces = map[string]seenTrace{}
+	}
+	tp, _ := ev.Extensions()["traceparent"].(string)
+	r.traces[id] = seenTrace{Header: req.Header.Get("traceparent"), Event: tp}
 	attempt := len(r.seen[id])
 	delay, fail := r.delay, r.failAll || attempt <= r.failN
 	close(r.changed)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/telemetry"
 	"github.com/regcase/regcase/internal/throttle"
 )
 
@@ -60,17 +61,6 @@ func newRequestID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// traceID returns the trace id of a W3C traceparent header, or "".
-func traceID(h string) string {
-	parts := strings.Split(h, "-")
-	if len(parts) == 4 && len(parts[1]) == 32 {
-		if _, err := hex.DecodeString(parts[1]); err == nil {
-			return parts[1]
-		}
-	}
-	return ""
 }
 
 type statusWriter struct {
@@ -191,9 +181,8 @@ func (s *server) observe(next http.Handler) http.Handler {
 			if client != "" {
 				attrs = append(attrs, slog.String("client", client))
 			}
-			if t := traceID(r.Header.Get("traceparent")); t != "" {
-				attrs = append(attrs, slog.String("trace_id", t))
-			}
+			// trace_id and span_id are added by the log handler
+			// (telemetry.LogHandler) from the request's context.
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey, info)))
@@ -211,6 +200,7 @@ func capturePattern(next http.Handler) http.Handler {
 					path = r.Pattern
 				}
 				i.route = path
+				telemetry.SetRoute(r, path)
 			}
 		}()
 		next.ServeHTTP(w, r)

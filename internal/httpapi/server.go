@@ -20,6 +20,7 @@ import (
 
 	"github.com/regcase/regcase/internal/buildinfo"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/telemetry"
 	"github.com/regcase/regcase/internal/throttle"
 )
 
@@ -43,6 +44,9 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Extra mounts more handlers (e.g. the web console) on the same mux.
 	Extra func(mux *http.ServeMux)
+	// Tracing makes a server span per request (telemetry.HTTPServer);
+	// off, an incoming traceparent is still carried in the context.
+	Tracing bool
 }
 
 type server struct {
@@ -70,7 +74,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Extra != nil {
 		d.Extra(mux)
 	}
-	return s.observe(s.authenticate(capturePattern(mux)))
+	return telemetry.HTTPServer(d.Tracing, s.observe(s.authenticate(capturePattern(mux))))
 }
 
 // NewAPI builds the API description without serving it (openapi export).

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/webhook"
 )
@@ -184,6 +187,20 @@ func (d *Deliverer) webhook(ctx context.Context, id string) (*hookEntry, error) 
 // down) leaves the delivery claimed: it is tried again when the lease runs
 // out, so the receiver may see it twice and dedupes by webhook-id.
 func (d *Deliverer) attempt(ctx context.Context, del *regcase.Delivery) {
+	// Every attempt is a span in the trace of the event's creation; the
+	// HTTP client span under it sends its traceparent to the receiver.
+	tp, ts := payloadTrace(del.Payload)
+	ctx, span := startEvent(ctx, "webhook delivery", trace.SpanKindInternal,
+		&regcase.Event{ID: del.EventID, Type: del.EventType, TraceParent: tp, TraceState: ts},
+		attribute.String("regcase.webhook.id", del.WebhookID), attribute.String("regcase.delivery.id", del.ID),
+		attribute.Int("regcase.delivery.attempt", del.Attempts+1))
+	res := d.send(ctx, del)
+	endSpan(span, res.Err)
+	d.recordResult(del, res)
+}
+
+// send makes the HTTP attempt of del (or fails it without one).
+func (d *Deliverer) send(ctx context.Context, del *regcase.Delivery) webhook.Result {
 	var res webhook.Result
 	e, err := d.webhook(ctx, del.WebhookID)
 	switch {
@@ -197,6 +214,11 @@ func (d *Deliverer) attempt(ctx context.Context, del *regcase.Delivery) {
 		res = d.Sender.Send(sctx, e.w.URL, e.key, del.EventID, del.Payload)
 		cancel()
 	}
+	return res
+}
+
+// recordResult updates del after an attempt and queues the record.
+func (d *Deliverer) recordResult(del *regcase.Delivery, res webhook.Result) {
 	now := d.Now()
 	del.Attempts++
 	del.LastAttemptAt = &now

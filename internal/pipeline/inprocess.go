@@ -7,6 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -66,7 +70,7 @@ func (p *InProcess) batch(ctx context.Context, evs []*regcase.OutboxEvent) bool 
 			return false
 		}
 		start := time.Now()
-		if err := bh.HandleBatch(ctx, list); err != nil {
+		if err := p.handleBatch(ctx, bh, list); err != nil {
 			return false // handlers dedupe: the ones done are skipped one by one
 		}
 		per := time.Since(start).Seconds() / float64(len(list))
@@ -86,7 +90,10 @@ func (p *InProcess) handle(ctx context.Context, h Handler, ev *regcase.Event) er
 	}
 	p.mu.Unlock()
 	start := time.Now()
-	err := h.Handle(ctx, ev)
+	sctx, span := startEvent(ctx, "process "+h.Name(), trace.SpanKindConsumer, ev, semconv.MessagingOperationTypeProcess,
+		semconv.MessagingConsumerGroupName(h.Name()))
+	err := h.Handle(sctx, ev)
+	endSpan(span, err)
 	p.Metrics.HandleSeconds.WithLabelValues(h.Name()).Observe(time.Since(start).Seconds())
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -115,4 +122,12 @@ func (p *InProcess) handle(ctx context.Context, h Handler, ev *regcase.Event) er
 	p.Log.Warn("event dead-lettered", slog.String("group", h.Name()), slog.String("event", ev.ID), slog.String("request_id", ev.RequestID),
 		slog.String("type", ev.Type), slog.Int("deliveries", n), slog.Any("error", err))
 	return nil
+}
+
+// handleBatch runs bh on evs under a batch span (linked to every event's
+// trace) with one span per event in the event's trace, as the stream
+// consumer does.
+func (p *InProcess) handleBatch(ctx context.Context, bh BatchHandler, evs []*regcase.Event) error {
+	attrs := []attribute.KeyValue{semconv.MessagingOperationTypeProcess, semconv.MessagingConsumerGroupName(bh.Name())}
+	return tracedBatch(ctx, "process "+bh.Name(), evs, attrs, func(ctx context.Context) error { return bh.HandleBatch(ctx, evs) })
 }

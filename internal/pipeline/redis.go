@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/stream"
@@ -32,14 +35,22 @@ func (p *StreamPublisher) Publish(ctx context.Context, evs []*regcase.OutboxEven
 		return 0, ErrBackpressure
 	}
 	msgs := make([]stream.Outgoing, len(evs))
+	spans := make([]trace.Span, len(evs))
 	for i, e := range evs {
 		body, err := e.CloudEvent()
 		if err != nil {
 			return 0, err
 		}
 		msgs[i] = stream.Outgoing{EventID: e.ID, Type: e.Type, Body: body}
+		// The event's own trace shows when it left the outbox.
+		_, spans[i] = startEvent(ctx, "send "+p.Client.Options().Stream, trace.SpanKindProducer, &e.Event, messagingSystem,
+			semconv.MessagingOperationTypeSend, semconv.MessagingDestinationName(p.Client.Options().Stream))
 	}
-	if err := p.Client.Publish(ctx, msgs); err != nil {
+	err = p.Client.Publish(ctx, msgs)
+	for _, s := range spans {
+		endSpan(s, err)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return len(evs), nil
@@ -161,9 +172,12 @@ func (c *Consumer) processBatch(ctx context.Context, group string, bh BatchHandl
 	if len(evs) == 0 {
 		return
 	}
+	// One span for the batch transaction, linked to every event's trace;
+	// one span per event in its own trace, linked to the batch.
 	hctx, cancel := context.WithTimeout(ctx, c.HandleTimeout)
 	start := time.Now()
-	err := bh.HandleBatch(hctx, evs)
+	err := tracedBatch(hctx, "process "+c.Client.Options().Stream, evs, c.messagingAttrs(group),
+		func(ctx context.Context) error { return bh.HandleBatch(ctx, evs) })
 	cancel()
 	if err != nil {
 		c.Log.Warn("batch handling failed; handling its events one by one", slog.String("group", group),
@@ -198,19 +212,23 @@ func (c *Consumer) process(ctx context.Context, group string, m stream.Message) 
 		return
 	}
 	// The request that caused the event correlates the worker's log lines
-	// with the API's (X-Request-ID, carried as the requestid extension).
+	// with the API's (X-Request-ID, carried as the requestid extension;
+	// trace_id and span_id come from the span, a child of the request's).
 	log = log.With(slog.String("request_id", ev.RequestID))
 	if m.Deliveries > 1 {
 		c.Metrics.Events.WithLabelValues(group, "retried").Inc()
 	}
+	ctx, span := startEvent(ctx, "process "+c.Client.Options().Stream, trace.SpanKindConsumer, ev,
+		append(c.messagingAttrs(group), attribute.Int64("messaging.redis.delivery_count", m.Deliveries))...)
 	hctx, cancel := context.WithTimeout(ctx, c.HandleTimeout)
 	start := time.Now()
 	err := c.Handler.Handle(hctx, ev)
 	cancel()
+	endSpan(span, err)
 	c.Metrics.HandleSeconds.WithLabelValues(group).Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.Metrics.Events.WithLabelValues(group, "failed").Inc()
-		log.Warn("event handling failed; it stays pending and is retried after the claim timeout",
+		log.WarnContext(ctx, "event handling failed; it stays pending and is retried after the claim timeout",
 			slog.String("type", ev.Type), slog.Any("error", err))
 		return
 	}
@@ -218,8 +236,14 @@ func (c *Consumer) process(ctx context.Context, group string, m stream.Message) 
 	if err := c.Client.Ack(context.WithoutCancel(ctx), group, m.StreamID); err != nil {
 		// Handled and committed but not acknowledged: it comes back after
 		// the claim timeout and MarkProcessed makes it a no-op.
-		log.Warn("ack failed; the event will be redelivered and skipped", slog.Any("error", err))
+		log.WarnContext(ctx, "ack failed; the event will be redelivered and skipped", slog.Any("error", err))
 	}
+}
+
+// messagingAttrs are the messaging attributes of a consumer's spans.
+func (c *Consumer) messagingAttrs(group string) []attribute.KeyValue {
+	return []attribute.KeyValue{messagingSystem, semconv.MessagingOperationTypeProcess,
+		semconv.MessagingDestinationName(c.Client.Options().Stream), semconv.MessagingConsumerGroupName(group)}
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, group string, m stream.Message, ev *regcase.Event, reason string, log *slog.Logger) {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -118,6 +120,19 @@ func (r *Relay) round(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
+	// A round with events is a span of its own, linked to each event's
+	// trace (idle polls make none).
+	list := make([]*regcase.Event, len(evs))
+	for i, oe := range evs {
+		list[i] = &oe.Event
+	}
+	ctx, span := startBatch(ctx, "outbox relay", trace.SpanKindInternal, list)
+	n, err := r.publish(ctx, evs)
+	endSpan(span, err)
+	return n, err
+}
+
+func (r *Relay) publish(ctx context.Context, evs []*regcase.OutboxEvent) (int, error) {
 	n, perr := r.Pub.Publish(ctx, evs)
 	if n > 0 {
 		seqs := make([]int64, n)

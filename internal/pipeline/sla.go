@@ -6,7 +6,11 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/telemetry"
 )
 
 // SLAScanner marks breached cases. Every worker may run it: each breach is
@@ -45,19 +49,12 @@ func (s *SLAScanner) Scan(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-		marked := 0
-		for _, id := range ids {
-			c, prio, err := s.Svc.MarkBreached(ctx, id)
-			if err != nil {
-				return err
-			}
-			if c != nil {
-				marked++
-				s.Metrics.Breaches.WithLabelValues(string(prio)).Inc()
-				s.Log.Info("SLA breached", slog.String("case", c.Number), slog.String("priority", string(prio)),
-					slog.String("now", string(c.Priority)))
-			}
+		if len(ids) == 0 {
+			return nil
+		}
+		marked, err := s.mark(ctx, ids)
+		if err != nil {
+			return err
 		}
 		if len(ids) < s.Batch || marked == 0 {
 			// A full batch none of which we could mark was marked by
@@ -66,4 +63,32 @@ func (s *SLAScanner) Scan(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// mark marks the breaches among ids, under one span (a trace of its own,
+// which the breach events continue) per batch that found overdue cases.
+func (s *SLAScanner) mark(ctx context.Context, ids []string) (marked int, err error) {
+	span := trace.SpanFromContext(ctx)
+	if telemetry.Active() {
+		ctx, span = telemetry.Tracer().Start(ctx, "sla scan", trace.WithNewRoot(),
+			trace.WithAttributes(attribute.Int("regcase.sla.overdue_cases", len(ids))))
+	}
+	defer func() {
+		span.SetAttributes(attribute.Int("regcase.sla.breaches_marked", marked))
+		endSpan(span, err)
+	}()
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	for _, id := range ids {
+		c, prio, err := s.Svc.MarkBreached(ctx, id)
+		if err != nil {
+			return marked, err
+		}
+		if c != nil {
+			marked++
+			s.Metrics.Breaches.WithLabelValues(string(prio)).Inc()
+			s.Log.InfoContext(ctx, "SLA breached", slog.String("case", c.Number), slog.String("priority", string(prio)),
+				slog.String("now", string(c.Priority)))
+		}
+	}
+	return marked, nil
 }

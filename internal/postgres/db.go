@@ -25,6 +25,9 @@ type Options struct {
 	MinConns        int32
 	MaxConnLifetime time.Duration
 	MaxConnIdleTime time.Duration
+	// Tracing makes a client span per statement (a child of the caller's
+	// span, when it has a recording one).
+	Tracing bool
 }
 
 // DB is a regcase.Store backed by a PostgreSQL connection pool. It is safe
@@ -59,6 +62,9 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	}
 	if o.MaxConnIdleTime > 0 {
 		cfg.MaxConnIdleTime = o.MaxConnIdleTime
+	}
+	if o.Tracing {
+		cfg.ConnConfig.Tracer = tracer{}
 	}
 	rp := cfg.ConnConfig.RuntimeParams
 	if rp["application_name"] == "" {

@@ -15,9 +15,10 @@ func (t *tx) InsertEvent(ctx context.Context, e *regcase.Event) error {
 }
 
 const insertEventSQL = `
-	INSERT INTO outbox (event_id, type, source, subject, time, data, request_id, partition_key)
-	VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8)`
+	INSERT INTO outbox (event_id, type, source, subject, time, data, request_id, partition_key, traceparent, tracestate)
+	VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10)`
 
 func eventArgs(e *regcase.Event) []any {
-	return []any{e.ID, e.Type, e.Source, e.Subject, e.Time, nullJSON(e.Data), e.RequestID, e.PartitionKey}
+	return []any{e.ID, e.Type, e.Source, e.Subject, e.Time, nullJSON(e.Data), e.RequestID, e.PartitionKey,
+		nullString(e.TraceParent), nullString(e.TraceState)}
 }

@@ -15,13 +15,13 @@ import (
 // rest of regcase.PipelineStore.
 
 const outboxColumns = `id, event_id, type, source, subject, time, data, request_id,
-	partition_key, created_at, published_at`
+	partition_key, created_at, published_at, coalesce(traceparent, ''), coalesce(tracestate, '')`
 
 func scanOutboxEvent(row pgx.Row) (*regcase.OutboxEvent, error) {
 	var e regcase.OutboxEvent
 	var data []byte
 	err := row.Scan(&e.Seq, &e.ID, &e.Type, &e.Source, &e.Subject, &e.Time, &data, &e.RequestID,
-		&e.PartitionKey, &e.CreatedAt, &e.PublishedAt)
+		&e.PartitionKey, &e.CreatedAt, &e.PublishedAt, &e.TraceParent, &e.TraceState)
 	if err != nil {
 		return nil, err
 	}

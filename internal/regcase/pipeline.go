@@ -212,7 +212,8 @@ type PipelineTx interface {
 
 // cloudEvent is the CloudEvents 1.0 structured-mode JSON form of an Event.
 // requestid and partitionkey are extension attributes (partitionkey is the
-// CloudEvents partitioning extension).
+// CloudEvents partitioning extension); traceparent and tracestate are the
+// Distributed Tracing extension: the trace context of the event's creation.
 type cloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -224,6 +225,8 @@ type cloudEvent struct {
 	Data            json.RawMessage `json:"data,omitempty"`
 	RequestID       string          `json:"requestid,omitempty"`
 	PartitionKey    string          `json:"partitionkey,omitempty"`
+	TraceParent     string          `json:"traceparent,omitempty"`
+	TraceState      string          `json:"tracestate,omitempty"`
 }
 
 // CloudEvent returns e in CloudEvents 1.0 structured JSON (the body of a
@@ -235,7 +238,7 @@ func (e *Event) CloudEvent() ([]byte, error) {
 	}
 	return json.Marshal(cloudEvent{SpecVersion: "1.0", ID: e.ID, Source: e.Source, Type: e.Type, Subject: e.Subject,
 		Time: e.Time.UTC().Format(time.RFC3339Nano), DataContentType: "application/json", Data: data,
-		RequestID: e.RequestID, PartitionKey: e.PartitionKey})
+		RequestID: e.RequestID, PartitionKey: e.PartitionKey, TraceParent: e.TraceParent, TraceState: e.TraceState})
 }
 
 // ParseCloudEvent is the inverse of CloudEvent (EInvalid when b is not one).
@@ -252,5 +255,5 @@ func ParseCloudEvent(b []byte) (*Event, error) {
 		return nil, Errorf(EInvalid, "CloudEvent time %q: %v", ce.Time, err)
 	}
 	return &Event{ID: ce.ID, Type: ce.Type, Source: ce.Source, Subject: ce.Subject, Time: t, Data: ce.Data,
-		RequestID: ce.RequestID, PartitionKey: ce.PartitionKey}, nil
+		RequestID: ce.RequestID, PartitionKey: ce.PartitionKey, TraceParent: ce.TraceParent, TraceState: ce.TraceState}, nil
 }

@@ -107,7 +107,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 			return nil, Internal(err)
 		}
 	}
-	rec, ev, err := s.newRecord(a, now, change{
+	rec, ev, err := s.newRecord(ctx, a, now, change{
 		action: "report.received", entityType: "report", entityID: r.ID,
 		data: map[string]any{"tracking_code": r.TrackingCode, "channel": r.Channel, "category": r.Category,
 			"subject": r.Subject, "has_reporter": r.HasReporter},

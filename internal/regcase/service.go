@@ -57,6 +57,9 @@ type Deps struct {
 	SpoolDir string
 	// Blobs stores attachment content; nil keeps it in the database.
 	Blobs Blobs
+	// TraceContext returns the W3C traceparent and tracestate of the span
+	// in ctx; every event written records them (nil: none).
+	TraceContext func(ctx context.Context) (traceparent, tracestate string)
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -114,8 +117,9 @@ type change struct {
 	event      any // event data; nil = data
 }
 
-// newRecord builds (unsealed) the audit record and the outbox event of c.
-func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
+// newRecord builds (unsealed) the audit record and the outbox event of c;
+// the event records the trace context of ctx.
+func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
 	data, err := CanonicalJSON(c.data)
 	if err != nil {
 		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
@@ -140,12 +144,15 @@ func (s *Service) newRecord(a Actor, at time.Time, c change) (*AuditRecord, *Eve
 		Subject: c.entityType + "s/" + c.entityID, Time: at, Data: evData,
 		RequestID: a.RequestID, PartitionKey: c.entityType + ":" + c.entityID,
 	}
+	if s.TraceContext != nil {
+		ev.TraceParent, ev.TraceState = s.TraceContext(ctx)
+	}
 	return rec, ev, nil
 }
 
 // record appends the audit record and the outbox event for c inside tx.
 func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c change) error {
-	rec, ev, err := s.newRecord(a, at, c)
+	rec, ev, err := s.newRecord(ctx, a, at, c)
 	if err != nil {
 		return err
 	}

@@ -195,4 +195,9 @@ type Event struct {
 	RequestID string
 	// PartitionKey orders events per aggregate (case or report id).
 	PartitionKey string
+	// TraceParent and TraceState are the W3C trace context of the request
+	// or job that wrote the event ("" = none): the CloudEvents Distributed
+	// Tracing extension. The pipeline's spans continue this trace.
+	TraceParent string
+	TraceState  string
 }

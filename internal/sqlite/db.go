@@ -31,8 +31,8 @@ import (
 // DB is an open SQLite database. It implements regcase.Store and is safe
 // for concurrent use.
 type DB struct {
-	w      *sql.DB // the one write connection: transactions and migrations
-	r      pool    // read-only connections for the Reader methods
+	w      *sql.DB    // the one write connection: transactions and migrations
+	r      tracedPool // read-only connections for the Reader methods (traced)
 	ws     *stmtCache
 	writer *writer
 }
@@ -130,7 +130,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		_ = r.Close()
 		return nil, regcase.Errorf(regcase.EUnavailable, "sqlite: %v", err)
 	}
-	db := &DB{w: w, r: pool{DB: r, stmts: newStmtCache(r)}, ws: newStmtCache(w)}
+	db := &DB{w: w, r: tracedPool{pool{DB: r, stmts: newStmtCache(r)}}, ws: newStmtCache(w)}
 	db.writer = newWriter(w, db.ws)
 	return db, nil
 }
@@ -227,7 +227,7 @@ func (db *DB) InTx(ctx context.Context, fn func(regcase.Tx) error) error {
 
 // tx implements regcase.Tx on one write transaction.
 type tx struct {
-	tx txConn
+	tx traced // a txConn whose statements are traced
 }
 
 var _ regcase.Tx = (*tx)(nil)

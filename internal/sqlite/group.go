@@ -186,7 +186,7 @@ func (w *writer) runGroup(group []*job, alone bool) {
 		}
 		return
 	}
-	t := &tx{tx: txConn{tx: sqlTx, stmts: w.stmts, detach: true}}
+	t := &tx{tx: traced{txConn{tx: sqlTx, stmts: w.stmts, detach: true}}}
 	var ok, answered []*job
 	finish := func() {
 		for _, j := range answered {

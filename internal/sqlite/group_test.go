@@ -172,7 +172,7 @@ func TestGroupCommitBrokenTransactionRetriesOthers(t *testing.T) {
 		if err := t.InsertEvent(context.Background(), events[breaker]); err != nil {
 			return err
 		}
-		_, err := t.(*tx).tx.tx.ExecContext(context.Background(), "ROLLBACK")
+		_, err := t.(*tx).tx.q.(txConn).tx.ExecContext(context.Background(), "ROLLBACK")
 		return err
 	}
 	before := db.GroupStats()

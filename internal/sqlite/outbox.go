@@ -15,9 +15,10 @@ func (t *tx) InsertEvent(ctx context.Context, e *regcase.Event) error {
 		data = "null"
 	}
 	_, err := t.tx.ExecContext(ctx, `
-		INSERT INTO outbox (event_id, type, source, subject, time, data, request_id, partition_key, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		INSERT INTO outbox (event_id, type, source, subject, time, data, request_id, partition_key, created_at,
+			traceparent, tracestate)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Type, e.Source, e.Subject, fmtTime(e.Time), data, e.RequestID, e.PartitionKey,
-		fmtTime(time.Now()))
+		fmtTime(time.Now()), nullString(e.TraceParent), nullString(e.TraceState))
 	return translate("insert event", err)
 }

@@ -50,7 +50,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(*tx) error) error {
 const nowExpr = `strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')`
 
 const outboxColumns = `id, event_id, type, source, subject, time, data, request_id,
-	partition_key, created_at, published_at`
+	partition_key, created_at, published_at, coalesce(traceparent, ''), coalesce(tracestate, '')`
 
 func scanOutboxEvent(s scanner) (*regcase.OutboxEvent, error) {
 	var (
@@ -61,7 +61,7 @@ func scanOutboxEvent(s scanner) (*regcase.OutboxEvent, error) {
 		d           decoder
 	)
 	err := s.Scan(&e.Seq, &e.ID, &e.Type, &e.Source, &e.Subject, &at, &data, &e.RequestID,
-		&e.PartitionKey, &created, &published)
+		&e.PartitionKey, &created, &published, &e.TraceParent, &e.TraceState)
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,21 @@ func testRelay(t *testing.T, open opener) {
 				}
 			}
 		})
+		t.Run("OKTraceContext", func(t *testing.T) {
+			// The W3C trace context of the writer comes back as stored;
+			// an event without one comes back without one.
+			s := open(t).Store
+			traced, bare := newEvent(t), newEvent(t)
+			traced.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+			traced.TraceState = "vendor=opaque-1,other=x"
+			insertEvents(t, s, traced, bare)
+			got := pendingOutbox(t, s)
+			if len(got) != 2 {
+				t.Fatalf("PendingOutbox = %d events, want 2", len(got))
+			}
+			wantNoDiff(t, "traced event", got[0].Event, *traced)
+			wantNoDiff(t, "event without trace context", got[1].Event, *bare)
+		})
 		t.Run("OKLimit", func(t *testing.T) {
 			s := open(t).Store
 			evs := []*regcase.Event{newEvent(t), newEvent(t), newEvent(t)}

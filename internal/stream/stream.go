@@ -105,7 +105,9 @@ func NewRedis(rawURL string) (*redis.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return redis.NewClient(opt), nil
+	rdb := redis.NewClient(opt)
+	rdb.AddHook(traceHook{})
+	return rdb, nil
 }
 
 // parseURL turns a redis:// or rediss:// URL into options with this

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/regcase/regcase/internal/telemetry"
 )
 
 // Defaults of Sender.
@@ -84,6 +86,14 @@ func (s *Sender) send(ctx context.Context, rawURL string, key []byte, msgID stri
 	if err != nil {
 		return Result{Err: errors.New("invalid URL")}
 	}
+	ctx, span := startClientSpan(ctx, req.URL)
+	req = req.WithContext(ctx)
+	res := s.do(ctx, req, key, msgID, body, start)
+	endClientSpan(span, res)
+	return res
+}
+
+func (s *Sender) do(ctx context.Context, req *http.Request, key []byte, msgID string, body []byte, start time.Time) Result {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -98,6 +108,9 @@ func (s *Sender) send(ctx context.Context, rawURL string, key []byte, msgID stri
 	req.Header.Set(HeaderID, msgID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(HeaderSignature, Sign(key, msgID, ts, body))
+	// The receiver gets the trace context of this attempt (traceparent,
+	// tracestate): its own spans join the event's trace.
+	telemetry.InjectHTTP(ctx, req.Header)
 
 	resp, err := s.Client.Do(req)
 	if err != nil {

@@ -169,3 +169,17 @@ topologySpreadConstraints:
   ports:
     - {port: {{ .Values.networkPolicy.database.port }}, protocol: TCP}
 {{- end -}}
+
+{{/* Egress to the OpenTelemetry collector (api, worker) when tracing is on. */}}
+{{- define "regcase.tracingEgress" -}}
+{{- $t := .Values.tracing -}}
+{{- if $t.endpoint }}
+{{- if not $t.collector.to }}
+{{- fail "tracing.collector.to is required when tracing.endpoint is set and the NetworkPolicy is on: where the collector is (NetworkPolicyPeer list)" }}
+{{- end }}
+- to:
+    {{- toYaml $t.collector.to | nindent 4 }}
+  ports:
+    - {port: {{ $t.collector.port }}, protocol: TCP}
+{{- end }}
+{{- end }}

@@ -1,0 +1,11 @@
+-- 0005_outbox_trace_context: the W3C trace context of the request (or job)
+-- that wrote an event, kept with its outbox row so that the relay, the
+-- consumers and the webhook delivery continue that trace, and carried in
+-- the CloudEvent as the Distributed Tracing extension (traceparent,
+-- tracestate).
+--
+-- Expand only: two nullable columns without default (no table rewrite, a
+-- brief lock). NULL = no trace context (tracing off and no traceparent came
+-- in, or a row written before this migration). regcase_app's table-level
+-- grants on outbox already cover the new columns.
+ALTER TABLE outbox ADD COLUMN traceparent text, ADD COLUMN tracestate text;
