@@ -27,10 +27,13 @@ var DefaultCategories = []string{"food_safety", "environment", "financial_conduc
 
 // Deps are the collaborators of a Service.
 type Deps struct {
-	Store      Store
-	Lifecycle  *Lifecycle
-	Keyring    *Keyring
-	SLA        SLAPolicy
+	Store     Store
+	Lifecycle *Lifecycle
+	Keyring   *Keyring
+	SLA       SLAPolicy
+	// Deadlines are the statutory deadline periods (default
+	// DefaultDeadlinePolicy).
+	Deadlines  DeadlinePolicy
 	Categories []string
 	// EventSource is the CloudEvents source attribute, e.g. "/regcase".
 	EventSource string
@@ -73,6 +76,9 @@ func NewService(d Deps) *Service {
 	}
 	if d.SLA == nil {
 		d.SLA = DefaultSLAPolicy()
+	}
+	if d.Deadlines.Default == (DeadlineTerms{}) {
+		d.Deadlines = DefaultDeadlinePolicy()
 	}
 	if len(d.Categories) == 0 {
 		d.Categories = DefaultCategories

@@ -149,7 +149,9 @@ type Case struct {
 	// proposed_action, action, appeal_reference, decision, reason).
 	Details map[string]json.RawMessage
 	SLA     SLA
-	Version int64
+	// Deadlines are the statutory deadlines (see deadlines.go).
+	Deadlines Deadlines
+	Version   int64
 	// ReportIDs are the linked reports, oldest first (filled on reads).
 	ReportIDs []string
 }
