@@ -213,8 +213,16 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	if err != nil {
 		return nil, &config.Error{Var: "REGCASE_SLA_BREACH_POLICY", Msg: err.Error()}
 	}
+	cats := c.Categories
+	if len(cats) == 0 {
+		cats = regcase.DefaultCategories
+	}
+	deadlines, err := regcase.ParseDeadlinePolicy(c.Deadlines, cats)
+	if err != nil {
+		return nil, &config.Error{Var: "REGCASE_DEADLINES", Msg: err.Error()}
+	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
-		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
+		Deadlines: deadlines, CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
 }
 

@@ -65,6 +65,10 @@ type Config struct {
 	Categories           []string
 	OTLPEndpoint         string
 	Pipeline             Pipeline
+	SMTP                 SMTP
+	// Deadlines is REGCASE_DEADLINES (statutory deadline periods), parsed
+	// with the categories when the service is built.
+	Deadlines string
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -319,6 +323,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	}
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	r.pipeline(&c.Pipeline, prod)
+	r.people(c)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -394,6 +399,7 @@ func (c *Config) LogAttrs() []any {
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
+		c.smtpAttrs(), slog.String("deadlines", c.Deadlines),
 	}
 }
 

@@ -117,6 +117,7 @@ func (s *server) register() {
 	s.registerTokens()
 	s.registerWebhooks()
 	s.registerCategories()
+	s.registerContacts()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {

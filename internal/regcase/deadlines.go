@@ -311,3 +311,28 @@ func (s *Service) MarkDeadlines(ctx context.Context, id string) (warned, breache
 	}
 	return warned, breached, nil
 }
+
+// Deadline states, as the API and the console show them.
+const (
+	DeadlineNotTracked = "not_tracked"
+	DeadlinePending    = "pending"
+	DeadlineOverdue    = "overdue"
+	DeadlineMet        = "met"
+	DeadlineMetLate    = "met_late"
+)
+
+// State says where d stands at now: not_tracked, pending, overdue, met or
+// met_late (met after the due date).
+func (d Deadline) State(now time.Time) string {
+	switch {
+	case d.DueAt == nil:
+		return DeadlineNotTracked
+	case d.MetAt != nil && d.MetAt.After(*d.DueAt):
+		return DeadlineMetLate
+	case d.MetAt != nil:
+		return DeadlineMet
+	case now.After(*d.DueAt):
+		return DeadlineOverdue
+	}
+	return DeadlinePending
+}

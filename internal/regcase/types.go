@@ -62,6 +62,10 @@ type Reporter struct {
 	Name  string `json:"name,omitempty"`
 	Email string `json:"email,omitempty"`
 	Phone string `json:"phone,omitempty"`
+	// Updates asks for an e-mail to Email whenever the report's case
+	// changes status or an officer writes (no content: "there is an
+	// update, use your tracking code").
+	Updates bool `json:"updates,omitempty"`
 }
 
 // Empty reports whether no contact detail was given.
