@@ -27,6 +27,7 @@ var (
 	verifiers    = []regcase.Role{regcase.RoleAuditor, regcase.RoleAdmin}
 	erasers      = []regcase.Role{regcase.RoleSupervisor, regcase.RoleAdmin}
 	admins       = []regcase.Role{regcase.RoleAdmin}
+	staff        = []regcase.Role{regcase.RoleIntake, regcase.RoleInvestigator, regcase.RoleSupervisor, regcase.RoleAuditor, regcase.RoleAdmin}
 )
 
 // authzTable is the one expected table: route ("METHOD /path" as in the
@@ -60,6 +61,9 @@ var authzTable = map[string][]regcase.Role{
 	"GET /v1/tokens":                                         admins,
 	"POST /v1/tokens":                                        admins,
 	"DELETE /v1/tokens/{id}":                                 admins,
+	"PUT /v1/tokens/{id}/notifications":                      admins,
+	"GET /v1/me/notifications":                               staff,
+	"PUT /v1/me/notifications":                               staff,
 	"GET /v1/webhooks":                                       admins,
 	"POST /v1/webhooks":                                      admins,
 	"GET /v1/webhooks/{id}":                                  admins,
@@ -272,6 +276,8 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		c.body = map[string]any{"body": "A note from the authz test."}
 	case "POST /v1/tokens":
 		c.body = map[string]any{"name": "minted-" + randomName(), "role": "auditor"}
+	case "PUT /v1/me/notifications", "PUT /v1/tokens/{id}/notifications":
+		c.body = map[string]any{"email": "officer-" + randomName() + "@example.gov"}
 	case "POST /v1/webhooks":
 		c.body = map[string]any{"url": "https://receiver.example/authz/" + randomName(), "event_types": []string{"gov.regcase.case.*"}}
 	default:
