@@ -24,8 +24,8 @@ type Audience int
 
 // The audiences.
 const (
-	// ToAssignee is the officer the case was just assigned to (the
-	// event's "to"), else the case's current assignee.
+	// ToAssignee is the officer a case.assigned event assigned the case
+	// to (its "to"); for other events the case's current assignee.
 	ToAssignee Audience = iota
 	// ToSupervisors is every supervisor with an address who did not opt out.
 	ToSupervisors
@@ -164,7 +164,7 @@ func (n *Notifier) recipients(ctx context.Context, ev *regcase.Event, rule Notif
 	for _, aud := range rule.To {
 		switch aud {
 		case ToAssignee:
-			if evData.To != "" {
+			if strings.HasSuffix(ev.Type, ".assigned") && evData.To != "" {
 				add(evData.To)
 			} else {
 				add(c.Assignee)
