@@ -52,6 +52,7 @@ func policyMatrix() []policyRow {
 		{N, Y, Y, Y, N, N, ActNoteCreate},
 		{N, N, N, Y, Y, N, ActAuditRead},
 		{N, N, N, N, Y, Y, ActAuditVerify},
+		{N, N, N, Y, N, N, ActDashboardRead},
 		{N, N, N, N, N, Y, ActTokenManage},
 		{N, N, N, N, N, Y, ActWebhookManage},
 		{N, N, N, N, N, Y, ActEventManage},

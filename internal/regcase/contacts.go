@@ -3,6 +3,7 @@ package regcase
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // ContactInput sets where an officer gets notifications.
@@ -113,4 +114,22 @@ func (s *Service) ReporterUpdateAddress(ctx context.Context, reportID string) (s
 		return "", nil
 	}
 	return rep.Email, nil
+}
+
+// DashboardAgeBounds are the ageing buckets of the dashboard: under a
+// week, a month, a quarter, half a year, and older.
+var DashboardAgeBounds = []time.Duration{7 * 24 * time.Hour, 30 * 24 * time.Hour, 90 * 24 * time.Hour, 180 * 24 * time.Hour}
+
+// DashboardWeeks is how many weeks of intake the dashboard shows.
+const DashboardWeeks = 12
+
+// Dashboard returns the supervisor dashboard's aggregates, computed by the
+// database. Errors: EForbidden for roles other than supervisor.
+func (s *Service) Dashboard(ctx context.Context, a Actor) (*Dashboard, DashboardQuery, error) {
+	q := DashboardQuery{Now: s.now(), AgeBounds: DashboardAgeBounds, Weeks: DashboardWeeks}
+	if err := Authorize(a, ActDashboardRead); err != nil {
+		return nil, q, err
+	}
+	d, err := s.Store.Dashboard(ctx, q)
+	return d, q, err
 }

@@ -83,6 +83,8 @@ type envOpts struct {
 	intakeRate  float64
 	intakeBurst int
 	secure      bool
+	// postgres: the store is a fresh PostgreSQL database (default SQLite).
+	postgres bool
 }
 
 func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
@@ -92,6 +94,9 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 		o = opts[0]
 	}
 	svc, signing := newService(tb)
+	if o.postgres {
+		svc, signing = newPostgresService(tb)
+	}
 	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{}, ids: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
 	var intake throttle.Allower
