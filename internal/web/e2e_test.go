@@ -205,15 +205,11 @@ func (b *browserRun) signOut() {
 	b.submit("form.signout", http.StatusOK)
 }
 
-// TestBrowserEndToEnd drives a report from the public form to a closed case
-// in headless Chromium, as each officer in turn, with screenshots of every
-// page, and measures page weight and first contentful paint.
-func TestBrowserEndToEnd(t *testing.T) {
+// newBrowserRun serves the API and the console of e on a loopback server
+// and starts headless Chromium on it, with JavaScript off for the pages.
+func newBrowserRun(t *testing.T, e *testEnv, dir string) (*browserRun, context.Context) {
+	t.Helper()
 	exe := chromium(t)
-	dir := screenshotDir(t)
-	t.Logf("screenshots: %s", dir)
-
-	e := newEnv(t, envOpts{secure: true})
 	pub := e.signing.Public().(ed25519.PublicKey)
 	console := web.New(web.Deps{Service: e.svc, Log: slog.New(slog.NewTextHandler(e.logs, nil)), Secure: true,
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), PublicKey: pub})
@@ -232,11 +228,11 @@ func TestBrowserEndToEnd(t *testing.T) {
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	b := &browserRun{t: t, ctx: ctx, url: srv.URL, dir: dir}
 	// The pages must work without JavaScript: the whole run has it off.
 	// (The test's own DevTools evaluations still run.)
@@ -248,6 +244,18 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || title != "no-js" {
 		t.Fatalf("page scripts still run: title %q (%v)", title, err)
 	}
+	return b, ctx
+}
+
+// TestBrowserEndToEnd drives a report from the public form to a closed case
+// in headless Chromium, as each officer in turn, with screenshots of every
+// page, and measures page weight and first contentful paint.
+func TestBrowserEndToEnd(t *testing.T) {
+	dir := screenshotDir(t)
+	t.Logf("screenshots: %s", dir)
+
+	e := newEnv(t, envOpts{secure: true})
+	b, ctx := newBrowserRun(t, e, dir)
 
 	// The public: the landing page, the form with its errors, the report.
 	b.open("/")
@@ -300,7 +308,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	casePath := strings.TrimPrefix(caseURL, srv.URL)
+	casePath := strings.TrimPrefix(caseURL, b.url)
 	b.signOut()
 
 	// The supervisor assigns the investigator: open -> investigating.
