@@ -61,6 +61,8 @@ section "go test"
 # The Redis- and PostgreSQL-backed tests fail (instead of skipping) when the
 # server binaries are missing: install-test-deps above provides them.
 export REGCASE_REQUIRE_REDIS=1
+# The e-mail notification tests fail (instead of skipping) without Mailpit.
+export REGCASE_REQUIRE_MAILPIT=1
 # shellcheck disable=SC2086
 go test ${GO_TEST_FLAGS:--race -count=1} -timeout 25m ./...
 

@@ -222,7 +222,7 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 		return nil, &config.Error{Var: "REGCASE_DEADLINES", Msg: err.Error()}
 	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
-		Deadlines: deadlines, CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
+		Deadlines: deadlines, DashboardMaxAge: dashboardMaxAge(c.DashboardMaxAge), CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
 }
 
@@ -243,4 +243,13 @@ func ownerOnlyDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// dashboardMaxAge maps REGCASE_DASHBOARD_MAX_AGE=0 (no reuse) to the
+// service's "never" (negative).
+func dashboardMaxAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

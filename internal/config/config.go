@@ -69,6 +69,9 @@ type Config struct {
 	// Deadlines is REGCASE_DEADLINES (statutory deadline periods), parsed
 	// with the categories when the service is built.
 	Deadlines string
+	// DashboardMaxAge: a computed supervisor dashboard is served again
+	// for this long (0 = compute on every view).
+	DashboardMaxAge time.Duration
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.

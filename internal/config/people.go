@@ -54,6 +54,7 @@ func (r *reader) people(c *Config) {
 		r.fail("REGCASE_SMTP_USERNAME", "set REGCASE_SMTP_USERNAME and REGCASE_SMTP_PASSWORD together")
 	}
 	c.Deadlines = r.str("REGCASE_DEADLINES", "")
+	c.DashboardMaxAge = r.duration("REGCASE_DASHBOARD_MAX_AGE", 30*time.Second)
 }
 
 // smtpAttrs describes the SMTP settings, password masked.

@@ -206,22 +206,8 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 	defer func() { _ = rtx.Rollback(ctx) }()
 	out := &regcase.Dashboard{Ageing: make([]int64, len(q.AgeBounds)+1)}
 
-	rows, err := rtx.Query(ctx, `SELECT status, priority, count(*) FROM cases
-		WHERE closed_at IS NULL GROUP BY status, priority ORDER BY status, priority`)
-	if err != nil {
-		return nil, translate(err, "dashboard backlog", "case")
-	}
-	out.Backlog, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (regcase.CountByStatePriority, error) {
-		var c regcase.CountByStatePriority
-		return c, row.Scan(&c.Status, &c.Priority, &c.Count)
-	})
-	if err != nil {
-		return nil, translate(err, "dashboard backlog", "case")
-	}
-	for _, c := range out.Backlog {
-		out.OpenCases += c.Count
-	}
-
+	// Backlog by state and priority, and the ageing buckets, of open
+	// cases: one scan of the open-cases index.
 	var b strings.Builder
 	args := []any{}
 	b.WriteString("CASE")
@@ -230,13 +216,19 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 		fmt.Fprintf(&b, " WHEN opened_at > $%d THEN %d", len(args), i)
 	}
 	fmt.Fprintf(&b, " ELSE %d END", len(q.AgeBounds))
-	rows, err = rtx.Query(ctx, `SELECT `+b.String()+` AS b, count(*) FROM cases WHERE closed_at IS NULL GROUP BY b`, args...)
+	rows, err := rtx.Query(ctx, `SELECT status, priority, `+b.String()+` AS b, count(*) FROM cases
+		WHERE closed_at IS NULL GROUP BY status, priority, b`, args...)
 	if err != nil {
-		return nil, translate(err, "dashboard ageing", "case")
+		return nil, translate(err, "dashboard backlog", "case")
 	}
-	if err := countInto(rows, out.Ageing); err != nil {
-		return nil, translate(err, "dashboard ageing", "case")
+	cells, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (regcase.OpenCount, error) {
+		var c regcase.OpenCount
+		return c, row.Scan(&c.Status, &c.Priority, &c.AgeBucket, &c.Count)
+	})
+	if err != nil {
+		return nil, translate(err, "dashboard backlog", "case")
 	}
+	out.AddOpen(cells)
 
 	sla := `count(*) FILTER (WHERE closed_at IS NOT NULL AND breached_at IS NULL),
 		count(*) FILTER (WHERE closed_at IS NOT NULL AND breached_at IS NOT NULL),

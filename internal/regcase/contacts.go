@@ -3,6 +3,7 @@ package regcase
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -123,13 +124,43 @@ var DashboardAgeBounds = []time.Duration{7 * 24 * time.Hour, 30 * 24 * time.Hour
 // DashboardWeeks is how many weeks of intake the dashboard shows.
 const DashboardWeeks = 12
 
+// DefaultDashboardMaxAge is how long a computed dashboard is served again.
+const DefaultDashboardMaxAge = 30 * time.Second
+
+// dashboardCache keeps the last dashboard of this process: the aggregates
+// scan every case, so a page view reuses a snapshot up to
+// Deps.DashboardMaxAge old (the page says when it was computed), and
+// concurrent views wait for one computation instead of each scanning.
+type dashboardCache struct {
+	mu sync.Mutex
+	at time.Time
+	d  *Dashboard
+	q  DashboardQuery
+}
+
 // Dashboard returns the supervisor dashboard's aggregates, computed by the
-// database. Errors: EForbidden for roles other than supervisor.
+// database at most DashboardMaxAge ago (q.Now says when). Errors:
+// EForbidden for roles other than supervisor.
 func (s *Service) Dashboard(ctx context.Context, a Actor) (*Dashboard, DashboardQuery, error) {
-	q := DashboardQuery{Now: s.now(), AgeBounds: DashboardAgeBounds, Weeks: DashboardWeeks}
 	if err := Authorize(a, ActDashboardRead); err != nil {
+		return nil, DashboardQuery{}, err
+	}
+	c := &s.dash
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	maxAge := s.DashboardMaxAge
+	if maxAge == 0 {
+		maxAge = DefaultDashboardMaxAge
+	}
+	if c.d != nil && maxAge > 0 && now.Sub(c.at) < maxAge && !now.Before(c.at) {
+		return c.d, c.q, nil
+	}
+	q := DashboardQuery{Now: now, AgeBounds: DashboardAgeBounds, Weeks: DashboardWeeks}
+	d, err := s.Store.Dashboard(ctx, q)
+	if err != nil {
 		return nil, q, err
 	}
-	d, err := s.Store.Dashboard(ctx, q)
-	return d, q, err
+	c.at, c.d, c.q = now, d, q
+	return d, q, nil
 }

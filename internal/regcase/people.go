@@ -3,6 +3,8 @@ package regcase
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -77,6 +79,40 @@ type Compliance struct {
 	Pending     int64 // not met, not yet due
 	NotTracked  int64 // no due date (opened before it was tracked)
 	BreachMarks int64 // breaches marked (audit records written)
+}
+
+// OpenCount is one group of open cases: state, priority, age bucket.
+type OpenCount struct {
+	Status    string
+	Priority  Priority
+	AgeBucket int
+	Count     int64
+}
+
+// AddOpen folds groups of open cases into Backlog (ordered by state, then
+// priority), Ageing and OpenCases. Stores call it with their one scan.
+func (d *Dashboard) AddOpen(cells []OpenCount) {
+	idx := map[[2]string]int{}
+	for _, c := range cells {
+		k := [2]string{c.Status, string(c.Priority)}
+		i, ok := idx[k]
+		if !ok {
+			i = len(d.Backlog)
+			idx[k] = i
+			d.Backlog = append(d.Backlog, CountByStatePriority{Status: c.Status, Priority: c.Priority})
+		}
+		d.Backlog[i].Count += c.Count
+		if c.AgeBucket >= 0 && c.AgeBucket < len(d.Ageing) {
+			d.Ageing[c.AgeBucket] += c.Count
+		}
+		d.OpenCases += c.Count
+	}
+	slices.SortFunc(d.Backlog, func(a, b CountByStatePriority) int {
+		if a.Status != b.Status {
+			return strings.Compare(a.Status, b.Status)
+		}
+		return strings.Compare(string(a.Priority), string(b.Priority))
+	})
 }
 
 // Dashboard holds the supervisor dashboard's aggregates, computed by the

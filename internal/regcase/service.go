@@ -52,6 +52,9 @@ type Deps struct {
 	// the original submission (default DefaultIdempotencyRetention); an
 	// older key is refused rather than answered.
 	IdempotencyRetention time.Duration
+	// DashboardMaxAge is how long this process serves a computed
+	// dashboard again (0: DefaultDashboardMaxAge; negative: never).
+	DashboardMaxAge time.Duration
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -61,6 +64,7 @@ type Deps struct {
 type Service struct {
 	Deps
 	tokens tokenCache
+	dash   dashboardCache
 }
 
 // NewService fills defaults and returns a Service.

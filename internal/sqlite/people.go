@@ -220,31 +220,22 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 	out := &regcase.Dashboard{Ageing: make([]int64, len(q.AgeBounds)+1)}
 	now := fmtTime(q.Now)
 
-	// Backlog by state and priority, and the ageing buckets, of open cases.
-	rows, err := rtx.QueryContext(ctx, `SELECT status, priority, COUNT(*) FROM cases
-		WHERE closed_at IS NULL GROUP BY status, priority ORDER BY status, priority`)
+	// Backlog by state and priority, and the ageing buckets, of open
+	// cases: one scan of the open-cases index.
+	bucket, args := ageBucketSQL(q, func(t time.Time) any { return fmtTime(t) })
+	rows, err := rtx.QueryContext(ctx, `SELECT status, priority, `+bucket+` AS b, COUNT(*) FROM cases
+		WHERE closed_at IS NULL GROUP BY status, priority, b`, args...)
 	if err != nil {
 		return nil, translate("dashboard backlog", err)
 	}
-	out.Backlog, err = collect(rows, func(s scanner) (regcase.CountByStatePriority, error) {
-		var c regcase.CountByStatePriority
-		return c, s.Scan(&c.Status, &c.Priority, &c.Count)
+	cells, err := collect(rows, func(s scanner) (regcase.OpenCount, error) {
+		var c regcase.OpenCount
+		return c, s.Scan(&c.Status, &c.Priority, &c.AgeBucket, &c.Count)
 	})
 	if err != nil {
 		return nil, translate("dashboard backlog", err)
 	}
-	for _, c := range out.Backlog {
-		out.OpenCases += c.Count
-	}
-	bucket, args := ageBucketSQL(q, func(t time.Time) any { return fmtTime(t) })
-	rows, err = rtx.QueryContext(ctx, `SELECT `+bucket+` AS b, COUNT(*) FROM cases
-		WHERE closed_at IS NULL GROUP BY b`, args...)
-	if err != nil {
-		return nil, translate("dashboard ageing", err)
-	}
-	if err := countInto(rows, out.Ageing); err != nil {
-		return nil, translate("dashboard ageing", err)
-	}
+	out.AddOpen(cells)
 
 	// Compliance of the SLA clock and of both statutory deadlines.
 	sla := `COALESCE(SUM(CASE WHEN closed_at IS NOT NULL AND breached_at IS NULL THEN 1 ELSE 0 END), 0),
