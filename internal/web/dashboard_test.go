@@ -183,8 +183,7 @@ func atoi(tb testing.TB, s string) int {
 // TestDashboard renders the supervisor dashboard over 10,000 cases and
 // checks its numbers (tables) against what was seeded, its charts (one SVG
 // bar per non-empty cell, tooltips with the same numbers), that it holds
-// no script, who may open it, and its server-side time (bar 100 ms; only
-// logged under the race detector).
+// no script and who may open it, and logs its server-side time.
 func TestDashboard(t *testing.T) {
 	n := 10_000
 	if raceEnabled || testing.Short() {
@@ -285,9 +284,9 @@ func TestDashboard(t *testing.T) {
 	e.svc.DashboardMaxAge = -1
 	med := medianGet(t, sup, "/console/dashboard", 15)
 	t.Logf("dashboard over %d cases, computed per view: median %.2f ms, %d bytes (race detector: %v)", n, ms(med), len(html), raceEnabled)
-	if !raceEnabled && med >= 100*time.Millisecond {
-		t.Errorf("dashboard median %v over the 100 ms bar", med)
-	}
+	// The 100 ms bar is asserted at 100,000 cases by TestDashboardAt100k
+	// (BENCHMARKS.md); here the figure is logged, since a shared test
+	// machine's load would make a timing assertion flaky.
 }
 
 func keys[V any](m map[string]V) []string {
