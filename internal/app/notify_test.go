@@ -137,7 +137,7 @@ func TestNotifications(t *testing.T) {
 		c = ts.assign(t, c, ts.IDs[regcase.RoleSupervisor])
 		time.Sleep(30 * time.Second)
 		mp.Start()
-		ms = mp.WaitFor(t, 30*time.Second, "assignment mail after the outage", func(ms []mailpittest.Message) bool {
+		mp.WaitFor(t, 30*time.Second, "assignment mail after the outage", func(ms []mailpittest.Message) bool {
 			return countSubject(ms, sam, "Case "+c.Number+" is assigned to you") == 2
 		})
 		time.Sleep(2 * time.Second) // would a duplicate follow?

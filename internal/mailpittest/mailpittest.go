@@ -92,7 +92,9 @@ func Start(tb testing.TB, opts ...Option) *Server {
 func (s *Server) SMTPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.SMTPPort)) }
 
 // APIURL is the base URL of the HTTP API.
-func (s *Server) APIURL() string { return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.HTTPPort)) }
+func (s *Server) APIURL() string {
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.HTTPPort))
+}
 
 // Start (re)starts a stopped server on the same ports and database.
 func (s *Server) Start() {
@@ -271,4 +273,6 @@ func freePort() (int, error) {
 }
 
 // String describes the server for logs.
-func (s *Server) String() string { return fmt.Sprintf("mailpit smtp %s api %s", s.SMTPAddr(), s.APIURL()) }
+func (s *Server) String() string {
+	return fmt.Sprintf("mailpit smtp %s api %s", s.SMTPAddr(), s.APIURL())
+}

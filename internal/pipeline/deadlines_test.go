@@ -53,9 +53,8 @@ func deadlineFixture(t *testing.T, policy string) (*sqlite.DB, *regcase.Service,
 }
 
 var (
-	supervisor   = regcase.Actor{ID: "token:sup", Name: "sam", Role: regcase.RoleSupervisor}
-	investigator = regcase.Actor{ID: "token:inv", Name: "ivy", Role: regcase.RoleInvestigator}
-	intake       = regcase.Actor{ID: "token:int", Name: "ian", Role: regcase.RoleIntake}
+	supervisor = regcase.Actor{ID: "token:sup", Name: "sam", Role: regcase.RoleSupervisor}
+	intake     = regcase.Actor{ID: "token:int", Name: "ian", Role: regcase.RoleIntake}
 )
 
 func auditActions(t *testing.T, db *sqlite.DB, caseID, action string) []*regcase.AuditRecord {

@@ -221,7 +221,9 @@ func testDueDeadlines(t *testing.T, open opener) {
 func testDashboard(t *testing.T, open opener) {
 	s := open(t).Store
 	now := day(100) // 2026-06-09, a Tuesday
-	dl := func(due time.Time, met *time.Time) regcase.Deadline { return regcase.Deadline{DueAt: ptr(due), MetAt: met} }
+	dl := func(due time.Time, met *time.Time) regcase.Deadline {
+		return regcase.Deadline{DueAt: ptr(due), MetAt: met}
+	}
 	opened := func(daysAgo int) func(*regcase.Case) {
 		return func(c *regcase.Case) { c.OpenedAt = now.AddDate(0, 0, -daysAgo) }
 	}
