@@ -1,11 +1,8 @@
 package pipeline_test
 
 import (
-	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,21 +24,7 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func deadlineFixture(t *testing.T, policy string) (*sqlite.DB, *regcase.Service, *clock) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "regcase.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := regcase.NewKeyring(key, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, kr := openStore(t)
 	dp, err := regcase.ParseDeadlinePolicy(policy, regcase.DefaultCategories)
 	if err != nil {
 		t.Fatal(err)

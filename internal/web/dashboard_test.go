@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -39,17 +38,7 @@ func newPostgresService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := regcase.NewKeyring(key, rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_, signing, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return regcase.NewService(regcase.Deps{Store: db, Keyring: kr}), signing
+	return serviceOn(tb, db)
 }
 
 // dashboardSeed is what seedDashboard wrote, counted in Go.

@@ -139,6 +139,13 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 	if _, err := db.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	return serviceOn(tb, db)
+}
+
+// serviceOn builds the domain service on store with a fresh data key and
+// audit signing key.
+func serviceOn(tb testing.TB, store regcase.Store) (*regcase.Service, ed25519.PrivateKey) {
+	tb.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	kr, err := regcase.NewKeyring(key, rand.Reader)
@@ -149,7 +156,7 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return regcase.NewService(regcase.Deps{Store: db, Keyring: kr}), signing
+	return regcase.NewService(regcase.Deps{Store: store, Keyring: kr}), signing
 }
 
 func (e *testEnv) actor(r regcase.Role) regcase.Actor {
