@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regcase/regcase/internal/mail"
 	"github.com/regcase/regcase/internal/pipeline"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/sqlite"
@@ -218,5 +220,72 @@ func TestNotifierRules(t *testing.T) {
 	}
 	if len(list) != 1 || list[0].Recipient != "oidc:sam" || list[0].Kind != "sla_breached" {
 		t.Fatalf("notifications = %+v, want one sla_breached to oidc:sam", list)
+	}
+}
+
+// countingSender records what it was asked to send.
+type countingSender struct {
+	mu   sync.Mutex
+	sent []mail.Message
+}
+
+func (c *countingSender) Send(_ context.Context, m mail.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent = append(c.sent, m)
+	return nil
+}
+
+// TestReporterUpdateErased: a reporter who asked for updates is queued a
+// mail on a status decision; erased before it is sent, the mail is
+// skipped and the address is gone.
+func TestReporterUpdateErased(t *testing.T) {
+	db, svc, clk := deadlineFixture(t, "")
+	ctx := t.Context()
+	sub, err := svc.Submit(ctx, regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}, regcase.SubmitReport{
+		Channel: regcase.ChannelWeb, Category: "environment", Subject: regcase.Subject{Name: "Mill"}, Description: "smoke",
+		Reporter: &regcase.Reporter{Email: "rita@example.org", Updates: true}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := svc.ReporterUpdateAddress(ctx, sub.Report.ID); addr != "rita@example.org" {
+		t.Fatalf("update address = %q", addr)
+	}
+	_, c, err := svc.Triage(ctx, intake, sub.Report.ID, regcase.TriageInput{NewCase: &regcase.NewCase{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Transition(ctx, supervisor, c.ID, 0, regcase.TransitionInput{To: "investigating", Assignee: "oidc:ivy"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.PendingOutbox(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &pipeline.Notifier{Store: db, Svc: svc, Rules: pipeline.DefaultNotifyRules, NewID: svc.NewID, Now: clk.Now}
+	for _, oe := range evs {
+		if err := n.Handle(ctx, &oe.Event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ := db.ListNotifications(ctx, "", 100)
+	if len(list) != 1 || list[0].Recipient != "report:"+sub.Report.ID || string(list[0].Data) != "{}" {
+		t.Fatalf("notifications = %+v, want one contentless mail to the reporter", list)
+	}
+	if _, err := svc.Erase(ctx, supervisor, sub.Report.ID, "data protection request"); err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := svc.ReporterUpdateAddress(ctx, sub.Report.ID); addr != "" {
+		t.Errorf("update address after erasure = %q", addr)
+	}
+	snd := &countingSender{}
+	m := &pipeline.Mailer{Store: db, Svc: svc, Sender: snd, MaxAttempts: 3, BackoffBase: time.Second, BackoffMax: time.Second,
+		Lease: time.Minute, Batch: 10, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
+	if _, err := m.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = db.ListNotifications(ctx, "", 100)
+	if len(snd.sent) != 0 || list[0].Status != regcase.NotificationSkipped {
+		t.Errorf("after erasure: sent %d, status %s; want nothing sent, skipped", len(snd.sent), list[0].Status)
 	}
 }
