@@ -19,6 +19,10 @@ sudo). Safe to run again: it then changes nothing.
 
 The tests do not use the cluster the postgresql package may start; they run
 their own on a free loopback port (internal/pgtest, scripts/pg-test-server.sh).
+
+Also installs Mailpit (the SMTP server the e-mail notification tests start on
+loopback, internal/mailpittest) with `go install` from the Go module proxy
+when it is not on PATH or in $(go env GOPATH)/bin (about 90 s to build).
 EOF
 }
 
@@ -34,6 +38,20 @@ case "${1:-}" in
 	exit 64
 	;;
 esac
+
+# Mailpit, from the Go module proxy (not a Debian package).
+MAILPIT_VERSION=v1.33.1
+if command -v go >/dev/null 2>&1; then
+	gobin="$(go env GOPATH)/bin"
+	if command -v mailpit >/dev/null 2>&1 || [ -x "$gobin/mailpit" ]; then
+		echo "install-test-deps: mailpit already installed"
+	else
+		echo "install-test-deps: installing mailpit $MAILPIT_VERSION (go install)"
+		go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+	fi
+else
+	echo "install-test-deps: go not found; cannot install mailpit" >&2
+fi
 
 packages=(postgresql postgresql-contrib redis-server chromium)
 

@@ -67,6 +67,8 @@ section "go test"
 export REGCASE_REQUIRE_REDIS=1
 # The tracing test fails (instead of skipping) without Jaeger: install-jaeger above provides it.
 export REGCASE_REQUIRE_JAEGER=1
+# The e-mail notification tests fail (instead of skipping) without Mailpit.
+export REGCASE_REQUIRE_MAILPIT=1
 # shellcheck disable=SC2086
 go test ${GO_TEST_FLAGS:--race -count=1} -timeout 25m ./...
 

@@ -135,10 +135,10 @@ func (e *env) migrate(ctx context.Context) error {
 
 func (e *env) token(ctx context.Context) error {
 	if len(e.args) == 0 {
-		return &usageError{msg: "usage: regcase token create --role ROLE --name NAME | token list | token revoke ID"}
+		return &usageError{msg: "usage: regcase token create --role ROLE --name NAME | token list | token revoke ID | token notify ID|NAME --email ADDR [--notify on|off]"}
 	}
 	sub, args := e.args[0], e.args[1:]
-	f, rest, err := flags(args, "role", "name")
+	f, rest, err := flags(args, "role", "name", "email", "notify")
 	if err != nil {
 		return err
 	}
@@ -198,6 +198,8 @@ func (e *env) token(ctx context.Context) error {
 		}
 		fmt.Fprintf(e.stderr, "revoked %s\n", rest[0])
 		return nil
+	case "notify":
+		return e.tokenNotify(ctx, admin, f, rest)
 	}
 	return &usageError{msg: fmt.Sprintf("unknown token command %q", sub)}
 }
@@ -286,5 +288,36 @@ func (e *env) audit(ctx context.Context) error {
 		return &exitError{code: ExitDataErr, msg: fmt.Sprintf("audit verification FAILED (%d problems); first bad: %s", len(res.Problems), res.FirstBad)}
 	}
 	fmt.Fprintln(e.stdout, "audit log OK")
+	return nil
+}
+
+// tokenNotify sets a token holder's notification address and opt-out.
+func (e *env) tokenNotify(ctx context.Context, admin regcase.Actor, f map[string]string, rest []string) error {
+	const usage = "usage: regcase token notify ID|NAME --email ADDR [--notify on|off]"
+	if len(rest) != 1 || f["email"] == "" {
+		return &usageError{msg: usage}
+	}
+	on := true
+	switch f["notify"] {
+	case "", "on":
+	case "off":
+		on = false
+	default:
+		return &usageError{msg: usage}
+	}
+	_, db, svc, _, err := e.adminSession(ctx, "token")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := svc.SetContact(ctx, admin, regcase.ContactInput{ActorID: rest[0], Email: f["email"], Notify: on})
+	if err != nil {
+		return err
+	}
+	state := "on"
+	if !c.Notify {
+		state = "off (opted out)"
+	}
+	fmt.Fprintf(e.stderr, "notifications for %s (%s): %s, %s\n", c.ActorID, c.Role, c.Email, state)
 	return nil
 }

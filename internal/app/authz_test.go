@@ -28,6 +28,7 @@ var (
 	erasers      = []regcase.Role{regcase.RoleSupervisor, regcase.RoleAdmin}
 	msgReaders   = []regcase.Role{regcase.RoleInvestigator, regcase.RoleSupervisor, regcase.RoleAuditor}
 	admins       = []regcase.Role{regcase.RoleAdmin}
+	staff        = []regcase.Role{regcase.RoleIntake, regcase.RoleInvestigator, regcase.RoleSupervisor, regcase.RoleAuditor, regcase.RoleAdmin}
 )
 
 // authzTable is the one expected table: route ("METHOD /path" as in the
@@ -70,6 +71,9 @@ var authzTable = map[string][]regcase.Role{
 	"GET /v1/tokens":                                         admins,
 	"POST /v1/tokens":                                        admins,
 	"DELETE /v1/tokens/{id}":                                 admins,
+	"PUT /v1/tokens/{id}/notifications":                      admins,
+	"GET /v1/me/notifications":                               staff,
+	"PUT /v1/me/notifications":                               staff,
 	"GET /v1/webhooks":                                       admins,
 	"POST /v1/webhooks":                                      admins,
 	"GET /v1/webhooks/{id}":                                  admins,
@@ -292,6 +296,8 @@ func validCall(tb testing.TB, f *fixtures, key string, role regcase.Role) call {
 		c.headers = []string{"X-Status-Secret", f.report.StatusSecret}
 	case "POST /v1/tokens":
 		c.body = map[string]any{"name": "minted-" + randomName(), "role": "auditor"}
+	case "PUT /v1/me/notifications", "PUT /v1/tokens/{id}/notifications":
+		c.body = map[string]any{"email": "officer-" + randomName() + "@example.gov"}
 	case "POST /v1/webhooks":
 		c.body = map[string]any{"url": "https://receiver.example/authz/" + randomName(), "event_types": []string{"gov.regcase.case.*"}}
 	default:

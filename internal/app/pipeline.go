@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regcase/regcase/internal/config"
+	"github.com/regcase/regcase/internal/mail"
 	"github.com/regcase/regcase/internal/pipeline"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/stream"
@@ -84,6 +85,12 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 		Lease: 3*pc.WebhookTimeout + 5*time.Second, Concurrency: pc.WebhookConcurrent, PollEvery: min(500*time.Millisecond, max(20*time.Millisecond, pc.BackoffBase/4)), Now: time.Now, Gate: gate}
 	fanout := &pipeline.Fanout{Store: db, Deliverer: deliverer, NewID: svc.NewID, Now: time.Now, Gate: gate}
 	handlers := []pipeline.Handler{fanout}
+	var mailer *pipeline.Mailer
+	if c.SMTP.Host != "" {
+		mailer = newMailer(c, b.p, b.metrics)
+		handlers = append(handlers, &pipeline.Notifier{Store: db, Svc: svc, Rules: pipeline.DefaultNotifyRules, Mailer: mailer,
+			NewID: svc.NewID, Now: time.Now, Gate: gate})
+	}
 	sla := &pipeline.SLAScanner{Store: db, Svc: svc, Every: pc.SLAScanEvery, Batch: 200, Log: log.With(slog.String("component", "sla")),
 		Metrics: b.metrics, Now: time.Now}
 	relay := &pipeline.Relay{Store: db, Holder: b.name, Batch: pc.RelayBatch, Every: pc.RelayEvery, LeaseTTL: 10 * time.Second,
@@ -93,6 +100,10 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	goRun(func() { deliverer.Run(ctx) })
 	goRun(func() { sla.Run(ctx) })
+	if mailer != nil {
+		goRun(func() { mailer.Run(ctx) })
+		log.Info("e-mail notifications on", slog.String("smtp", c.SMTP.Host))
+	}
 
 	if c.RedisURL == "" {
 		relay.Pub = &pipeline.InProcess{Handlers: handlers, Svc: svc, MaxDeliveries: pc.MaxDeliveries,
@@ -104,7 +115,11 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 		if cl != nil {
 			defer cl.Close()
 			relay.Pub = &pipeline.StreamPublisher{Client: cl}
-			relay.Maintain = pipeline.StreamMaintenance(cl, db, []string{pipeline.WebhooksGroup}, log, b.metrics)
+			groups := make([]string, 0, len(handlers))
+			for _, h := range handlers {
+				groups = append(groups, h.Name())
+			}
+			relay.Maintain = pipeline.StreamMaintenance(cl, db, groups, log, b.metrics)
 			goRun(func() { relay.Run(ctx) })
 			for _, h := range handlers {
 				cons := &pipeline.Consumer{Client: cl, Handler: h, Svc: svc, Name: b.name, Concurrency: pc.Concurrency,
@@ -121,6 +136,25 @@ func (b *background) run(ctx context.Context, drain time.Duration) {
 	// pending for another worker), queued deliveries are handed back.
 	<-ctx.Done()
 	wg.Wait()
+}
+
+// newMailer is the notification sender of REGCASE_SMTP_*.
+func newMailer(c *config.Config, p *process, m *pipeline.Metrics) *pipeline.Mailer {
+	s := c.SMTP
+	sender := &mail.Sender{Config: mail.Config{Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password,
+		From: s.From, StartTLS: s.StartTLS, Timeout: s.Timeout}}
+	return &pipeline.Mailer{Store: p.db, Svc: p.svc, Sender: sender, PublicURL: publicBase(c), MaxAttempts: s.MaxAttempts,
+		BackoffBase: s.BackoffBase, BackoffMax: s.BackoffMax, Lease: 2*s.Timeout + 10*time.Second,
+		PollEvery: min(time.Second, max(50*time.Millisecond, s.BackoffBase/4)), Batch: 20,
+		Log: p.log.With(slog.String("component", "notifications")), Metrics: m, Now: time.Now}
+}
+
+// publicBase is where officers and reporters reach the web pages.
+func publicBase(c *config.Config) string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://" + displayAddr(c.HTTPAddr)
 }
 
 // connect opens Redis, retrying until it answers or ctx ends (a worker that

@@ -220,8 +220,16 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	if err != nil {
 		return nil, &config.Error{Var: "REGCASE_SLA_BREACH_POLICY", Msg: err.Error()}
 	}
+	cats := c.Categories
+	if len(cats) == 0 {
+		cats = regcase.DefaultCategories
+	}
+	deadlines, err := regcase.ParseDeadlinePolicy(c.Deadlines, cats)
+	if err != nil {
+		return nil, &config.Error{Var: "REGCASE_DEADLINES", Msg: err.Error()}
+	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
-		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
+		Deadlines: deadlines, DashboardMaxAge: dashboardMaxAge(c.DashboardMaxAge), CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
 		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir,
 		TraceContext: telemetry.TraceContext}), nil
@@ -244,4 +252,13 @@ func ownerOnlyDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// dashboardMaxAge maps REGCASE_DASHBOARD_MAX_AGE=0 (no reuse) to the
+// service's "never" (negative).
+func dashboardMaxAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -78,6 +78,13 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof on this loopback address
 	// (for profiling under load); empty = off.
 	PprofAddr string
+	SMTP                 SMTP
+	// Deadlines is REGCASE_DEADLINES (statutory deadline periods), parsed
+	// with the categories when the service is built.
+	Deadlines string
+	// DashboardMaxAge: a computed supervisor dashboard is served again
+	// for this long (0 = compute on every view).
+	DashboardMaxAge time.Duration
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -344,6 +351,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	}
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	r.pipeline(&c.Pipeline, prod)
+	r.people(c)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -420,6 +428,7 @@ func (c *Config) LogAttrs() []any {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
 		slog.Int64("attachment_max_bytes", c.AttachmentMaxBytes), slog.String("attachment_spool_dir", c.AttachmentSpoolDir),
+		c.smtpAttrs(), slog.String("deadlines", c.Deadlines),
 	}
 }
 

@@ -30,6 +30,7 @@ type CaseBody struct {
 	Resolution  string                     `json:"resolution,omitempty"`
 	Details     map[string]json.RawMessage `json:"details"`
 	SLA         SLABody                    `json:"sla"`
+	Deadlines   DeadlinesBody              `json:"deadlines" doc:"statutory deadlines: acknowledge (first officer action) and feedback (first status decision)"`
 	Version     int64                      `json:"version"`
 	ETag        string                     `json:"etag"`
 	ReportIDs   []string                   `json:"report_ids,omitempty"`
@@ -45,6 +46,24 @@ type SLABody struct {
 	PausedSeconds int64      `json:"paused_seconds"`
 	Breached      bool       `json:"breached"`
 	BreachedAt    *time.Time `json:"breached_at,omitempty"`
+}
+
+// DeadlinesBody holds a case's statutory deadlines.
+type DeadlinesBody struct {
+	Acknowledge DeadlineBody `json:"acknowledge"`
+	Feedback    DeadlineBody `json:"feedback"`
+}
+
+// DeadlineBody is one statutory deadline.
+type DeadlineBody struct {
+	State      string     `json:"state" enum:"not_tracked,pending,overdue,met,met_late"`
+	DueAt      *time.Time `json:"due_at,omitempty"`
+	MetAt      *time.Time `json:"met_at,omitempty"`
+	BreachedAt *time.Time `json:"breached_at,omitempty"`
+}
+
+func deadlineBody(d regcase.Deadline, now time.Time) DeadlineBody {
+	return DeadlineBody{State: d.State(now), DueAt: d.DueAt, MetAt: d.MetAt, BreachedAt: d.BreachedAt}
 }
 
 // TransitionBody is one transition the caller may take.
@@ -83,6 +102,8 @@ func (s *server) caseBody(a regcase.Actor, c *regcase.Case) *CaseBody {
 			PausedSeconds: int64(c.SLA.PausedTotal.Seconds()), Breached: c.SLA.BreachedAt != nil, BreachedAt: c.SLA.BreachedAt},
 		Transitions: []TransitionBody{},
 	}
+	now := s.svc.Now()
+	b.Deadlines = DeadlinesBody{Acknowledge: deadlineBody(c.Deadlines.Acknowledge, now), Feedback: deadlineBody(c.Deadlines.Feedback, now)}
 	if b.Details == nil {
 		b.Details = map[string]json.RawMessage{}
 	}

@@ -123,6 +123,7 @@ func (s *server) register() {
 	s.registerWebhooks()
 	s.registerCategories()
 	s.registerChannel()
+	s.registerContacts()
 }
 
 func (s *server) op(id, method, path, summary string, tags ...string) huma.Operation {

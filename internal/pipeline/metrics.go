@@ -35,6 +35,8 @@ type Metrics struct {
 	DeliveryStatus  *prometheus.CounterVec   // regcase_webhook_attempts_total{status}
 	DeliveryLatency prometheus.Histogram     // regcase_webhook_event_latency_seconds
 	Breaches        *prometheus.CounterVec   // regcase_sla_breaches_total{priority}
+	Notifications   *prometheus.CounterVec   // regcase_notifications_total{kind,outcome}
+	Deadlines       *prometheus.CounterVec   // regcase_deadline_marks_total{mark}
 	reg             prometheus.Registerer
 }
 
@@ -63,7 +65,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Breaches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_sla_breaches_total",
 			Help: "SLA breaches marked, by the case's priority at the breach."}, []string{"priority"}),
 	}
-	reg.MustRegister(m.Events, m.HandleSeconds, m.Published, m.Republished, m.RelayErrors, m.DeliverySeconds, m.DeliveryStatus, m.DeliveryLatency, m.Breaches)
+	m.Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_notifications_total",
+		Help: "E-mail notification attempts by kind and outcome (sent, retry, dead, skipped)."}, []string{"kind", "outcome"})
+	m.Deadlines = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_deadline_marks_total",
+		Help: "Statutory deadline marks written (approaching, breached)."}, []string{"mark"})
+	reg.MustRegister(m.Events, m.HandleSeconds, m.Published, m.Republished, m.RelayErrors, m.DeliverySeconds, m.DeliveryStatus, m.DeliveryLatency, m.Breaches,
+		m.Notifications, m.Deadlines)
 	return m
 }
 

@@ -36,7 +36,9 @@ type fixture struct {
 	hookURL string
 }
 
-func newFixture(t *testing.T) *fixture {
+// openStore opens a migrated SQLite store in a temp dir and a keyring
+// with a fresh data key.
+func openStore(t *testing.T) (*sqlite.DB, *regcase.Keyring) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "regcase.db"))
@@ -53,6 +55,12 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, kr
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, kr := openStore(t)
 	f := &fixture{store: db, got: map[string]int{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		metrics: pipeline.NewMetrics(prometheus.NewRegistry())}
 	allow := []*net.IPNet{{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
@@ -69,7 +77,7 @@ func newFixture(t *testing.T) *fixture {
 	}))
 	t.Cleanup(srv.Close)
 	f.hookURL = srv.URL
-	if _, _, err := f.svc.CreateWebhook(ctx, regcase.SystemActor("test"), regcase.NewWebhook{URL: srv.URL}); err != nil {
+	if _, _, err := f.svc.CreateWebhook(context.Background(), regcase.SystemActor("test"), regcase.NewWebhook{URL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
 	return f

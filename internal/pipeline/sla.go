@@ -42,8 +42,47 @@ func (s *SLAScanner) Run(ctx context.Context) {
 	}
 }
 
-// Scan marks every case breached now and returns the first error.
+// Scan marks every case breached now, then the statutory deadlines due
+// (MarkDeadlines: approaching and breached, each once), and returns the
+// first error.
 func (s *SLAScanner) Scan(ctx context.Context) error {
+	if err := s.scanSLA(ctx); err != nil {
+		return err
+	}
+	return s.scanDeadlines(ctx)
+}
+
+// scanDeadlines marks the statutory deadlines due now.
+func (s *SLAScanner) scanDeadlines(ctx context.Context) error {
+	for ctx.Err() == nil {
+		ids, err := s.Store.DueDeadlines(ctx, s.Now(), s.Svc.Deadlines.Warn, s.Batch)
+		if err != nil {
+			return err
+		}
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		marked := 0
+		for _, id := range ids {
+			w, b, err := s.Svc.MarkDeadlines(ctx, id)
+			if err != nil {
+				return err
+			}
+			marked += w + b
+			if s.Metrics != nil && s.Metrics.Deadlines != nil {
+				s.Metrics.Deadlines.WithLabelValues("approaching").Add(float64(w))
+				s.Metrics.Deadlines.WithLabelValues("breached").Add(float64(b))
+			}
+			if b > 0 {
+				s.Log.Info("statutory deadline breached", slog.String("case_id", id), slog.Int("deadlines", b))
+			}
+		}
+		if len(ids) < s.Batch || marked == 0 {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *SLAScanner) scanSLA(ctx context.Context) error {
 	for ctx.Err() == nil {
 		ids, err := s.Store.OverdueCases(ctx, s.Now(), s.Batch)
 		if err != nil {

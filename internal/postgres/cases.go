@@ -15,7 +15,9 @@ import (
 const caseColumns = `c.id, c.number, c.title, c.subject_name, c.subject_registry_id,
 	c.category, c.priority, c.status, c.assignee, c.opened_at, c.updated_at,
 	c.closed_at, c.resolution, c.details, c.due_at, c.paused_at, c.pause_reason,
-	c.paused_total, c.breached_at, c.version`
+	c.paused_total, c.breached_at, c.version,
+	c.ack_due_at, c.ack_met_at, c.ack_warned_at, c.ack_breached_at,
+	c.feedback_due_at, c.feedback_met_at, c.feedback_warned_at, c.feedback_breached_at`
 
 // caseReportIDs is the extra column that fills ReportIDs, oldest link first.
 const caseReportIDs = `, ARRAY(SELECT cr.report_id FROM case_reports cr
@@ -30,6 +32,9 @@ func scanCase(row pgx.Row, withReports bool) (*regcase.Case, error) {
 		&c.Category, &c.Priority, &c.Status, &c.Assignee, &c.OpenedAt, &c.UpdatedAt,
 		&c.ClosedAt, &c.Resolution, &details, &c.SLA.DueAt, &c.SLA.PausedAt, &c.SLA.PauseReason,
 		&pausedUS, &c.SLA.BreachedAt, &c.Version}
+	for _, dd := range []*regcase.Deadline{&c.Deadlines.Acknowledge, &c.Deadlines.Feedback} {
+		dest = append(dest, &dd.DueAt, &dd.MetAt, &dd.WarnedAt, &dd.BreachedAt)
+	}
 	if withReports {
 		dest = append(dest, &c.ReportIDs)
 	}
@@ -56,6 +61,9 @@ func scanCase(row pgx.Row, withReports bool) (*regcase.Case, error) {
 	c.SLA.DueAt = utc(c.SLA.DueAt)
 	c.SLA.PausedAt = utcPtr(c.SLA.PausedAt)
 	c.SLA.BreachedAt = utcPtr(c.SLA.BreachedAt)
+	for _, dd := range []*regcase.Deadline{&c.Deadlines.Acknowledge, &c.Deadlines.Feedback} {
+		dd.DueAt, dd.MetAt, dd.WarnedAt, dd.BreachedAt = utcPtr(dd.DueAt), utcPtr(dd.MetAt), utcPtr(dd.WarnedAt), utcPtr(dd.BreachedAt)
+	}
 	return &c, nil
 }
 
@@ -150,13 +158,15 @@ func (t *tx) InsertCase(ctx context.Context, c *regcase.Case) error {
 		INSERT INTO cases (id, number, title, subject_name, subject_registry_id,
 			category, priority, status, assignee, opened_at, updated_at,
 			closed_at, resolution, details, due_at, paused_at, pause_reason,
-			paused_total, breached_at, version)
+			paused_total, breached_at, version,
+			ack_due_at, ack_met_at, ack_warned_at, ack_breached_at,
+			feedback_due_at, feedback_met_at, feedback_warned_at, feedback_breached_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-			$16, $17, $18, $19, $20)`,
-		c.ID, c.Number, c.Title, c.Subject.Name, c.Subject.RegistryID,
-		c.Category, string(c.Priority), c.Status, c.Assignee, c.OpenedAt, c.UpdatedAt,
-		c.ClosedAt, c.Resolution, details, c.SLA.DueAt, c.SLA.PausedAt, c.SLA.PauseReason,
-		c.SLA.PausedTotal.Microseconds(), c.SLA.BreachedAt, c.Version)
+			$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`,
+		append([]any{c.ID, c.Number, c.Title, c.Subject.Name, c.Subject.RegistryID,
+			c.Category, string(c.Priority), c.Status, c.Assignee, c.OpenedAt, c.UpdatedAt,
+			c.ClosedAt, c.Resolution, details, c.SLA.DueAt, c.SLA.PausedAt, c.SLA.PauseReason,
+			c.SLA.PausedTotal.Microseconds(), c.SLA.BreachedAt, c.Version}, deadlineArgs(&c.Deadlines)...)...)
 	return translate(err, "insert case", "case")
 }
 
@@ -187,15 +197,18 @@ func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64)
 				category = $6, priority = $7, status = $8, assignee = $9, updated_at = $10,
 				closed_at = $11, resolution = $12, details = $13, due_at = $14,
 				paused_at = $15, pause_reason = $16, paused_total = $17, breached_at = $18,
+				ack_due_at = $19, ack_met_at = $20, ack_warned_at = $21, ack_breached_at = $22,
+				feedback_due_at = $23, feedback_met_at = $24, feedback_warned_at = $25, feedback_breached_at = $26,
 				version = version + 1
 			WHERE id = $1 AND version = $2
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM cases WHERE id = $1)`,
-		c.ID, prevVersion, c.Title, c.Subject.Name, c.Subject.RegistryID,
-		c.Category, string(c.Priority), c.Status, c.Assignee, c.UpdatedAt,
-		c.ClosedAt, c.Resolution, details, c.SLA.DueAt,
-		c.SLA.PausedAt, c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), c.SLA.BreachedAt,
+		append([]any{c.ID, prevVersion, c.Title, c.Subject.Name, c.Subject.RegistryID,
+			c.Category, string(c.Priority), c.Status, c.Assignee, c.UpdatedAt,
+			c.ClosedAt, c.Resolution, details, c.SLA.DueAt,
+			c.SLA.PausedAt, c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), c.SLA.BreachedAt},
+			deadlineArgs(&c.Deadlines)...)...,
 	).Scan(&updated, &exists)
 	switch {
 	case err != nil:
@@ -207,6 +220,12 @@ func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64)
 		return regcase.Errorf(regcase.ENotFound, "case not found")
 	}
 	return regcase.Errorf(regcase.EPreconditionFailed, "case was changed by someone else (version %d is stale)", prevVersion)
+}
+
+// deadlineArgs are the eight deadline columns, in the order of caseColumns.
+func deadlineArgs(d *regcase.Deadlines) []any {
+	return []any{d.Acknowledge.DueAt, d.Acknowledge.MetAt, d.Acknowledge.WarnedAt, d.Acknowledge.BreachedAt,
+		d.Feedback.DueAt, d.Feedback.MetAt, d.Feedback.WarnedAt, d.Feedback.BreachedAt}
 }
 
 // LinkReport records that the report belongs to the case; linking twice is

@@ -70,9 +70,12 @@ const (
 	ActNoteCreate        Action = "note.create"
 	ActAuditRead         Action = "audit.read"
 	ActAuditVerify       Action = "audit.verify"
-	ActTokenManage       Action = "token.manage"
-	ActWebhookManage     Action = "webhook.manage"
-	ActEventManage       Action = "event.manage"
+	// ActDashboardRead is the supervisor dashboard (aggregates over every
+	// case: backlog, ageing, compliance, intake).
+	ActDashboardRead Action = "dashboard.read"
+	ActTokenManage   Action = "token.manage"
+	ActWebhookManage Action = "webhook.manage"
+	ActEventManage   Action = "event.manage"
 )
 
 var (
@@ -107,6 +110,7 @@ var Matrix = map[Action][]Role{
 	ActCaseAttachmentAdd: {RoleInvestigator, RoleSupervisor},
 	ActAuditRead:         {RoleAuditor, RoleSupervisor},
 	ActAuditVerify:       {RoleAuditor, RoleAdmin},
+	ActDashboardRead:     {RoleSupervisor},
 	ActTokenManage:       {RoleAdmin},
 	ActWebhookManage:     {RoleAdmin},
 	ActEventManage:       {RoleAdmin},

@@ -58,6 +58,7 @@ func policyMatrix() []policyRow {
 		{N, N, Y, Y, N, N, ActCaseAttachmentAdd},
 		{N, N, N, Y, Y, N, ActAuditRead},
 		{N, N, N, N, Y, Y, ActAuditVerify},
+		{N, N, N, Y, N, N, ActDashboardRead},
 		{N, N, N, N, N, Y, ActTokenManage},
 		{N, N, N, N, N, Y, ActWebhookManage},
 		{N, N, N, N, N, Y, ActEventManage},

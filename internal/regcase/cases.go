@@ -32,7 +32,8 @@ func (s *Service) validateNewCase(in *NewCase) error {
 }
 
 // openCase inserts a new case in tx, with its audit record and event.
-func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now time.Time) (*Case, error) {
+// received starts the statutory deadlines (the first report's receipt).
+func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now, received time.Time) (*Case, error) {
 	n, err := tx.NextCaseNumber(ctx)
 	if err != nil {
 		return nil, err
@@ -44,12 +45,14 @@ func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now 
 		Details: map[string]json.RawMessage{},
 		SLA:     SLA{DueAt: now.Add(s.SLA[in.Priority])},
 	}
+	s.startDeadlines(c, received)
 	if err := tx.InsertCase(ctx, c); err != nil {
 		return nil, err
 	}
 	return c, s.record(ctx, tx, a, now, change{action: "case.opened", entityType: "case", entityID: c.ID,
 		data: map[string]any{"number": c.Number, "title": c.Title, "subject": c.Subject, "category": c.Category,
-			"priority": c.Priority, "status": c.Status, "due_at": c.SLA.DueAt}})
+			"priority": c.Priority, "status": c.Status, "due_at": c.SLA.DueAt,
+			"acknowledge_due_at": c.Deadlines.Acknowledge.DueAt, "feedback_due_at": c.Deadlines.Feedback.DueAt}})
 }
 
 // CreateCase opens a case directly (without a report). Errors: EInvalid.
@@ -62,7 +65,8 @@ func (s *Service) CreateCase(ctx context.Context, a Actor, in NewCase) (*Case, e
 	}
 	var out *Case
 	err := s.Store.InTx(ctx, func(tx Tx) error {
-		c, err := s.openCase(ctx, tx, a, in, s.now())
+		now := s.now()
+		c, err := s.openCase(ctx, tx, a, in, now, now)
 		out = c
 		return err
 	})
@@ -113,7 +117,7 @@ func (s *Service) Triage(ctx context.Context, a Actor, reportID string, in Triag
 			if err := s.validateNewCase(&nc); err != nil {
 				return err
 			}
-			if c, err = s.openCase(ctx, tx, a, nc, now); err != nil {
+			if c, err = s.openCase(ctx, tx, a, nc, now, r.ReceivedAt); err != nil {
 				return err
 			}
 		} else {
@@ -199,6 +203,11 @@ func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version in
 		action, data, err := fn(c, now)
 		if err != nil {
 			return err
+		}
+		if action == "case.transitioned" {
+			meetFeedback(a, c, now)
+		} else {
+			meetAcknowledge(a, c, now)
 		}
 		c.UpdatedAt = now
 		if err := tx.UpdateCase(ctx, c, version); err != nil {

@@ -56,6 +56,9 @@ func (s *Service) validateSubmit(in *SubmitReport) error {
 		if r.Email != "" && !validEmail(r.Email) {
 			return FieldError("reporter.email", "reporter.email is not an e-mail address")
 		}
+		if r.Updates && r.Email == "" {
+			return FieldError("reporter.updates", "reporter.updates needs reporter.email (where the updates go)")
+		}
 	}
 	return nil
 }

@@ -27,10 +27,13 @@ var DefaultCategories = []string{"food_safety", "environment", "financial_conduc
 
 // Deps are the collaborators of a Service.
 type Deps struct {
-	Store      Store
-	Lifecycle  *Lifecycle
-	Keyring    *Keyring
-	SLA        SLAPolicy
+	Store     Store
+	Lifecycle *Lifecycle
+	Keyring   *Keyring
+	SLA       SLAPolicy
+	// Deadlines are the statutory deadline periods (default
+	// DefaultDeadlinePolicy).
+	Deadlines  DeadlinePolicy
 	Categories []string
 	// EventSource is the CloudEvents source attribute, e.g. "/regcase".
 	EventSource string
@@ -60,6 +63,9 @@ type Deps struct {
 	// TraceContext returns the W3C traceparent and tracestate of the span
 	// in ctx; every event written records them (nil: none).
 	TraceContext func(ctx context.Context) (traceparent, tracestate string)
+	// DashboardMaxAge is how long this process serves a computed
+	// dashboard again (0: DefaultDashboardMaxAge; negative: never).
+	DashboardMaxAge time.Duration
 }
 
 // Service implements every use case of the platform on top of a Store. Each
@@ -69,6 +75,7 @@ type Deps struct {
 type Service struct {
 	Deps
 	tokens tokenCache
+	dash   dashboardCache
 }
 
 // NewService fills defaults and returns a Service.
@@ -84,6 +91,9 @@ func NewService(d Deps) *Service {
 	}
 	if d.SLA == nil {
 		d.SLA = DefaultSLAPolicy()
+	}
+	if d.Deadlines.Default == (DeadlineTerms{}) {
+		d.Deadlines = DefaultDeadlinePolicy()
 	}
 	if len(d.Categories) == 0 {
 		d.Categories = DefaultCategories

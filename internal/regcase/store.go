@@ -15,6 +15,7 @@ import (
 type Store interface {
 	Reader
 	PipelineStore
+	PeopleStore
 	// InTx runs fn in one transaction and commits when fn returns nil; any
 	// error (or panic) rolls back. Transient serialization failures and
 	// deadlocks are retried a bounded number of times by the store, so fn
@@ -107,6 +108,7 @@ const MaxThread = 500
 type Tx interface {
 	PipelineTx
 	ChannelTx
+	PeopleTx
 	// InsertReport stores a new report. A duplicate IdempotencyKey returns
 	// ErrIdempotencyKeyTaken (compare with errors.Is).
 	InsertReport(ctx context.Context, r *Report) error

@@ -62,6 +62,10 @@ type Reporter struct {
 	Name  string `json:"name,omitempty"`
 	Email string `json:"email,omitempty"`
 	Phone string `json:"phone,omitempty"`
+	// Updates asks for an e-mail to Email whenever the report's case
+	// changes status or an officer writes (no content: "there is an
+	// update, use your tracking code").
+	Updates bool `json:"updates,omitempty"`
 }
 
 // Empty reports whether no contact detail was given.
@@ -149,7 +153,9 @@ type Case struct {
 	// proposed_action, action, appeal_reference, decision, reason).
 	Details map[string]json.RawMessage
 	SLA     SLA
-	Version int64
+	// Deadlines are the statutory deadlines (see deadlines.go).
+	Deadlines Deadlines
+	Version   int64
 	// ReportIDs are the linked reports, oldest first (filled on reads).
 	ReportIDs []string
 }

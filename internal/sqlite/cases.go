@@ -13,7 +13,9 @@ import (
 
 const caseColumns = `id, number, title, subject_name, subject_registry_id, category,
 	priority, status, assignee, opened_at, updated_at, closed_at, resolution,
-	details, due_at, paused_at, pause_reason, paused_total_us, breached_at, version`
+	details, due_at, paused_at, pause_reason, paused_total_us, breached_at, version,
+	ack_due_at, ack_met_at, ack_warned_at, ack_breached_at,
+	feedback_due_at, feedback_met_at, feedback_warned_at, feedback_breached_at`
 
 func scanCase(s scanner) (*regcase.Case, error) {
 	var (
@@ -22,10 +24,12 @@ func scanCase(s scanner) (*regcase.Case, error) {
 		closed, paused, breached sql.NullString
 		details                  string
 		pausedTotalUS            int64
+		dl                       [8]sql.NullString
 	)
 	err := s.Scan(&c.ID, &c.Number, &c.Title, &c.Subject.Name, &c.Subject.RegistryID, &c.Category,
 		&c.Priority, &c.Status, &c.Assignee, &opened, &updated, &closed, &c.Resolution,
-		&details, &due, &paused, &c.SLA.PauseReason, &pausedTotalUS, &breached, &c.Version)
+		&details, &due, &paused, &c.SLA.PauseReason, &pausedTotalUS, &breached, &c.Version,
+		&dl[0], &dl[1], &dl[2], &dl[3], &dl[4], &dl[5], &dl[6], &dl[7])
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +41,9 @@ func scanCase(s scanner) (*regcase.Case, error) {
 	c.SLA.PausedAt = d.timePtr(paused)
 	c.SLA.PausedTotal = time.Duration(pausedTotalUS) * time.Microsecond
 	c.SLA.BreachedAt = d.timePtr(breached)
+	for i, dd := range []*regcase.Deadline{&c.Deadlines.Acknowledge, &c.Deadlines.Feedback} {
+		dd.DueAt, dd.MetAt, dd.WarnedAt, dd.BreachedAt = d.timePtr(dl[4*i]), d.timePtr(dl[4*i+1]), d.timePtr(dl[4*i+2]), d.timePtr(dl[4*i+3])
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -165,10 +172,11 @@ func (t *tx) InsertCase(ctx context.Context, c *regcase.Case) error {
 	}
 	_, err = t.tx.ExecContext(ctx, `
 		INSERT INTO cases (`+caseColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Number, c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
-		string(c.Priority), c.Status, c.Assignee, fmtTime(c.OpenedAt), fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt), c.Resolution,
-		details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), c.Version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{c.ID, c.Number, c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
+			string(c.Priority), c.Status, c.Assignee, fmtTime(c.OpenedAt), fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt), c.Resolution,
+			details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), c.Version},
+			deadlineArgs(&c.Deadlines)...)...)
 	return translate("insert case", err)
 }
 
@@ -187,18 +195,20 @@ func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64)
 	if err != nil {
 		return err
 	}
+	args := []any{c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
+		string(c.Priority), c.Status, c.Assignee, fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt),
+		c.Resolution, details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason,
+		c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), prevVersion + 1}
+	args = append(append(args, deadlineArgs(&c.Deadlines)...), c.ID, prevVersion)
 	res, err := t.tx.ExecContext(ctx, `
 		UPDATE cases
 		SET title = ?, subject_name = ?, subject_registry_id = ?, category = ?,
 		    priority = ?, status = ?, assignee = ?, updated_at = ?, closed_at = ?,
 		    resolution = ?, details = ?, due_at = ?, paused_at = ?, pause_reason = ?,
-		    paused_total_us = ?, breached_at = ?, version = ?
-		WHERE id = ? AND version = ?`,
-		c.Title, c.Subject.Name, c.Subject.RegistryID, c.Category,
-		string(c.Priority), c.Status, c.Assignee, fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt),
-		c.Resolution, details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason,
-		c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), prevVersion+1,
-		c.ID, prevVersion)
+		    paused_total_us = ?, breached_at = ?, version = ?,
+		    ack_due_at = ?, ack_met_at = ?, ack_warned_at = ?, ack_breached_at = ?,
+		    feedback_due_at = ?, feedback_met_at = ?, feedback_warned_at = ?, feedback_breached_at = ?
+		WHERE id = ? AND version = ?`, args...)
 	err = checkUpdated("update case", res, err, errStaleCase)
 	if errors.Is(err, errStaleCase) {
 		var exists bool
@@ -215,6 +225,15 @@ func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64)
 	}
 	c.Version = prevVersion + 1
 	return nil
+}
+
+// deadlineArgs are the eight deadline columns of caseColumns, in order.
+func deadlineArgs(d *regcase.Deadlines) []any {
+	out := make([]any, 0, 8)
+	for _, dd := range []*regcase.Deadline{&d.Acknowledge, &d.Feedback} {
+		out = append(out, fmtTimePtr(dd.DueAt), fmtTimePtr(dd.MetAt), fmtTimePtr(dd.WarnedAt), fmtTimePtr(dd.BreachedAt))
+	}
+	return out
 }
 
 // errStaleCase marks an UPDATE of a case that touched no row.

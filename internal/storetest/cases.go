@@ -33,6 +33,10 @@ func fullCase(tb testing.TB) *regcase.Case {
 			PausedTotal: 90*time.Minute + 7*time.Microsecond,
 			BreachedAt:  ptr(day(3)),
 		}
+		c.Deadlines = regcase.Deadlines{
+			Acknowledge: regcase.Deadline{DueAt: ptr(day(7)), MetAt: ptr(day(1)), WarnedAt: ptr(day(5).Add(time.Microsecond))},
+			Feedback:    regcase.Deadline{DueAt: ptr(t0.AddDate(0, 3, 0)), WarnedAt: ptr(day(80)), BreachedAt: ptr(day(93))},
+		}
 		c.Version = 4
 	})
 }

@@ -63,6 +63,10 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open) })
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("DeadEvents", func(t *testing.T) { testDeadEvents(t, open) })
+	t.Run("Contacts", func(t *testing.T) { testContacts(t, open) })
+	t.Run("Notifications", func(t *testing.T) { testNotifications(t, open) })
+	t.Run("DueDeadlines", func(t *testing.T) { testDueDeadlines(t, open) })
+	t.Run("Dashboard", func(t *testing.T) { testDashboard(t, open) })
 }
 
 // opener is the argument of Run.

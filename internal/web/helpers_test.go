@@ -83,6 +83,8 @@ type envOpts struct {
 	intakeRate  float64
 	intakeBurst int
 	secure      bool
+	// postgres: the store is a fresh PostgreSQL database (default SQLite).
+	postgres bool
 }
 
 func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
@@ -92,6 +94,9 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 		o = opts[0]
 	}
 	svc, signing := newService(tb)
+	if o.postgres {
+		svc, signing = newPostgresService(tb)
+	}
 	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{}, ids: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
 	var intake throttle.Allower
@@ -134,6 +139,13 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 	if _, err := db.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	return serviceOn(tb, db)
+}
+
+// serviceOn builds the domain service on store with a fresh data key and
+// audit signing key.
+func serviceOn(tb testing.TB, store regcase.Store) (*regcase.Service, ed25519.PrivateKey) {
+	tb.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	kr, err := regcase.NewKeyring(key, rand.Reader)
@@ -144,7 +156,7 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return regcase.NewService(regcase.Deps{Store: db, Keyring: kr}), signing
+	return regcase.NewService(regcase.Deps{Store: store, Keyring: kr}), signing
 }
 
 func (e *testEnv) actor(r regcase.Role) regcase.Actor {

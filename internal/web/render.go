@@ -91,6 +91,9 @@ func nav(a *regcase.Actor, current string) []navItem {
 		if regcase.Can(a.Role, regcase.ActCaseList) {
 			add("/console/cases", "Cases")
 		}
+		if regcase.Can(a.Role, regcase.ActDashboardRead) {
+			add("/console/dashboard", "Dashboard")
+		}
 		if regcase.Can(a.Role, regcase.ActAuditRead) {
 			add("/console/audit", "Audit log")
 		}
@@ -100,6 +103,7 @@ func nav(a *regcase.Actor, current string) []navItem {
 		if regcase.Can(a.Role, regcase.ActTokenManage) {
 			add("/console/tokens", "Tokens")
 		}
+		add("/console/notifications", "Notifications")
 	}
 	best := -1
 	for i, it := range items {
