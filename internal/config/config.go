@@ -78,7 +78,7 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof on this loopback address
 	// (for profiling under load); empty = off.
 	PprofAddr string
-	SMTP                 SMTP
+	SMTP      SMTP
 	// Deadlines is REGCASE_DEADLINES (statutory deadline periods), parsed
 	// with the categories when the service is built.
 	Deadlines string
