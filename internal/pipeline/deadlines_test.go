@@ -289,3 +289,18 @@ func TestReporterUpdateErased(t *testing.T) {
 		t.Errorf("after erasure: sent %d, status %s; want nothing sent, skipped", len(snd.sent), list[0].Status)
 	}
 }
+
+// TestNotifyRulesCoverChannel: a reporter's message tells the assignee and
+// an officer's message tells the reporter (who asked for updates), by the
+// event types the channel writes.
+func TestNotifyRulesCoverChannel(t *testing.T) {
+	for action, kind := range map[string]string{
+		regcase.ActionMessageReceived: "reporter_replied",
+		regcase.ActionMessageSent:     "reporter_update",
+	} {
+		r, ok := DefaultNotifyRules["gov.regcase."+action]
+		if !ok || r.Kind != kind {
+			t.Errorf("event %s: rule %+v (present %v), want kind %s", action, r, ok, kind)
+		}
+	}
+}

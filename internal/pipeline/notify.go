@@ -49,6 +49,8 @@ var DefaultNotifyRules = map[string]NotifyRule{
 	"gov.regcase.case.deadline_approaching": {Kind: "deadline_approaching", To: []Audience{ToAssignee, ToSupervisors}},
 	"gov.regcase.case.deadline_breached":    {Kind: "deadline_breached", To: []Audience{ToAssignee, ToSupervisors}},
 	"gov.regcase.case.transitioned":         {Kind: "reporter_update", To: []Audience{ToReporters}},
+	"gov.regcase.report.message_received":   {Kind: "reporter_replied", To: []Audience{ToAssignee}},
+	"gov.regcase.report.message_sent":       {Kind: "reporter_update", To: []Audience{ToReporters}},
 }
 
 // Notifier is the Handler that writes one notification per event and
@@ -178,7 +180,11 @@ func (n *Notifier) recipients(ctx context.Context, ev *regcase.Event, rule Notif
 				add(s.ActorID)
 			}
 		case ToReporters:
-			for _, rid := range c.ReportIDs {
+			rids := c.ReportIDs
+			if rid, isReport := strings.CutPrefix(ev.Subject, "reports/"); isReport {
+				rids = []string{rid} // an event about one report (a message to its reporter) tells only that reporter
+			}
+			for _, rid := range rids {
 				addr, err := n.Svc.ReporterUpdateAddress(ctx, rid)
 				if err != nil {
 					return nil, nil, err
