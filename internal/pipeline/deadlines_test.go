@@ -298,7 +298,7 @@ func TestNotifyRulesCoverChannel(t *testing.T) {
 		regcase.ActionMessageReceived: "reporter_replied",
 		regcase.ActionMessageSent:     "reporter_update",
 	} {
-		r, ok := DefaultNotifyRules["gov.regcase."+action]
+		r, ok := pipeline.DefaultNotifyRules["gov.regcase."+action]
 		if !ok || r.Kind != kind {
 			t.Errorf("event %s: rule %+v (present %v), want kind %s", action, r, ok, kind)
 		}
