@@ -20,6 +20,10 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	// Tests only: the Standard Webhooks reference verifier our signatures must pass.
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
+	// The audit Merkle log: RFC 6962 tree hashes and proofs (sumdb/tlog) and
+	// C2SP signed-note checkpoints (sumdb/note), the Go checksum database's
+	// own well-kept implementation instead of hand-written tree code.
+	golang.org/x/mod v0.42.0
 	golang.org/x/oauth2 v0.37.0
 	// singleflight: one JWKS fetch for concurrent unknown-key-id tokens (oidcauth).
 	golang.org/x/sync v0.24.0

@@ -49,7 +49,16 @@ type Deps struct {
 	// the original submission (default DefaultIdempotencyRetention); an
 	// older key is refused rather than answered.
 	IdempotencyRetention time.Duration
+	// AuditKeys are every public key audit checkpoints may be signed with
+	// (old keys stay after a rotation); AuditOrigin is the Merkle log's
+	// origin line and its signing key's note name (default
+	// DefaultAuditOrigin).
+	AuditKeys   *AuditKeys
+	AuditOrigin string
 }
+
+// DefaultAuditOrigin is the origin of the Merkle log when none is set.
+const DefaultAuditOrigin = "regcase.local/regcase/audit"
 
 // Service implements every use case of the platform on top of a Store. Each
 // mutation writes the change, its audit record and its outbox event in one
@@ -88,6 +97,9 @@ func NewService(d Deps) *Service {
 	}
 	if d.AnonymousAddr == "" {
 		d.AnonymousAddr = AddrNone
+	}
+	if d.AuditOrigin == "" {
+		d.AuditOrigin = DefaultAuditOrigin
 	}
 	if d.IdempotencyRetention <= 0 {
 		d.IdempotencyRetention = DefaultIdempotencyRetention

@@ -36,6 +36,7 @@ type Store interface {
 
 // Reader holds the reads that need no transaction.
 type Reader interface {
+	TreeReader
 	GetReport(ctx context.Context, id string) (*Report, error)
 	GetReportByTracking(ctx context.Context, code string) (*Report, error)
 	GetReportByIdempotencyKey(ctx context.Context, key string) (*Report, error)
@@ -66,6 +67,7 @@ type Reader interface {
 // are written through one Tx, so either all happen or none.
 type Tx interface {
 	PipelineTx
+	TreeTx
 	// InsertReport stores a new report. A duplicate IdempotencyKey returns
 	// ErrIdempotencyKeyTaken (compare with errors.Is).
 	InsertReport(ctx context.Context, r *Report) error
