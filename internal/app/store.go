@@ -213,9 +213,14 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	if err != nil {
 		return nil, &config.Error{Var: "REGCASE_SLA_BREACH_POLICY", Msg: err.Error()}
 	}
+	auditKeys, err := auditKeySet(c, k)
+	if err != nil {
+		return nil, err
+	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
-		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention}), nil
+		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
+		AuditKeys: auditKeys, AuditOrigin: c.AuditLog.Origin}), nil
 }
 
 // ownerOnlyDir tightens the directory of the SQLite file (the data

@@ -65,6 +65,7 @@ type Config struct {
 	Categories           []string
 	OTLPEndpoint         string
 	Pipeline             Pipeline
+	AuditLog             AuditLog
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -257,6 +258,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.OIDCClientID = r.str("REGCASE_OIDC_CLIENT_ID", "")
 	c.OIDCSecret = r.secret("REGCASE_OIDC_CLIENT_SECRET")
 	c.PublicURL = strings.TrimRight(r.str("REGCASE_PUBLIC_URL", ""), "/")
+	r.auditLog(c)
 	if c.OIDCClientID != "" {
 		if c.OIDCIssuer == "" {
 			r.fail("REGCASE_OIDC_ISSUER", "required when REGCASE_OIDC_CLIENT_ID is set")
@@ -394,6 +396,8 @@ func (c *Config) LogAttrs() []any {
 		slog.Float64("intake_rate", c.IntakeRate), slog.Int("intake_burst", c.IntakeBurst),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
+		slog.String("audit_origin", c.AuditLog.Origin), slog.Int("audit_public_keys", len(c.AuditLog.PublicKeys)),
+		slog.String("audit_witness_dir", c.AuditLog.WitnessDir),
 	}
 }
 
