@@ -204,7 +204,7 @@ func (e *env) token(ctx context.Context) error {
 
 func (e *env) audit(ctx context.Context) error {
 	if len(e.args) == 0 {
-		return &usageError{msg: "usage: regcase audit verify|checkpoint|export|keygen|prove|check-proof"}
+		return &usageError{msg: "usage: regcase audit verify|checkpoint|export|keygen|keys|prove|check-proof"}
 	}
 	sub := e.args[0]
 	if sub == "check-proof" {
@@ -234,7 +234,7 @@ func (e *env) audit(ctx context.Context) error {
 		fmt.Fprintf(e.stdout, "REGCASE_AUDIT_SIGNING_KEY=%s\nREGCASE_AUDIT_PUBLIC_KEY=%s\n# the note verifier key: add it to REGCASE_AUDIT_PUBLIC_KEYS and give it to auditors and witnesses\nREGCASE_AUDIT_PUBLIC_KEYS=%s\n",
 			base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), vkey)
 		return nil
-	case "verify", "checkpoint", "export", "prove":
+	case "verify", "checkpoint", "export", "prove", "keys":
 	default:
 		return &usageError{msg: fmt.Sprintf("unknown audit command %q", sub)}
 	}
@@ -260,6 +260,11 @@ func (e *env) audit(ctx context.Context) error {
 		return e.auditTreeCheckpoint(ctx, c, svc, k)
 	case "prove":
 		return e.auditProve(ctx, svc, f)
+	case "keys":
+		for _, vk := range svc.AuditKeys.VerifierKeys() {
+			fmt.Fprintln(e.stdout, vk)
+		}
+		return nil
 	case "export":
 		cps, err := db.ListCheckpoints(ctx)
 		if err != nil {

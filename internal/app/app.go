@@ -37,6 +37,7 @@ commands:
   audit checkpoint    sign the current chain heads and the Merkle log now
   audit export        print the signed checkpoints as JSON lines
   audit keygen        print a new Ed25519 signing key and its public keys
+  audit keys          print the audit key set (note verifier keys) for auditors and witnesses
   audit prove --record ID [--size N] | --from N [--to M]
                       print an inclusion or consistency proof (JSON)
   audit check-proof --proof FILE [--checkpoint FILE] --keys FILE

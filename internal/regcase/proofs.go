@@ -30,7 +30,7 @@ type ConsistencyProof struct {
 // LatestTreeCheckpoint returns the newest signed tree checkpoint to
 // auditors (ENotFound before the first one).
 func (s *Service) LatestTreeCheckpoint(ctx context.Context, a Actor) (*TreeCheckpoint, error) {
-	if err := Authorize(a, ActAuditRead); err != nil {
+	if err := Authorize(a, ActAuditVerify); err != nil {
 		return nil, err
 	}
 	return s.Store.GetTreeCheckpoint(ctx, 0)
@@ -58,7 +58,7 @@ func (s *Service) checkpointAt(ctx context.Context, field string, size int64) (*
 // checkpoint), EInvalid when no checkpoint has that size or it precedes
 // the record's leaf.
 func (s *Service) ProveInclusion(ctx context.Context, a Actor, recordID, size int64) (*InclusionProof, error) {
-	if err := Authorize(a, ActAuditRead); err != nil {
+	if err := Authorize(a, ActAuditVerify); err != nil {
 		return nil, err
 	}
 	if recordID <= 0 {
@@ -93,7 +93,7 @@ func (s *Service) ProveInclusion(ctx context.Context, a Actor, recordID, size in
 // of the one of size to (0: the newest). EInvalid when either size has no
 // checkpoint or from > to.
 func (s *Service) ProveConsistency(ctx context.Context, a Actor, from, to int64) (*ConsistencyProof, error) {
-	if err := Authorize(a, ActAuditRead); err != nil {
+	if err := Authorize(a, ActAuditVerify); err != nil {
 		return nil, err
 	}
 	if from <= 0 {
