@@ -91,23 +91,23 @@ func (p AuditProblem) String() string {
 
 // VerifyResult is the outcome of an audit verification.
 type VerifyResult struct {
-	OK           bool           `json:"ok"`
-	Records      int64          `json:"records"`
-	Chains       int64          `json:"chains"`
-	Checkpoints  int            `json:"checkpoints"`
-	Signed       bool           `json:"signatures_checked"` // false when no public key was given
-	LastSignedAt time.Time      `json:"last_signed_at,omitzero"`
-	Unanchored   int64          `json:"unanchored_records"` // records newer than the last checkpoint
+	OK           bool      `json:"ok"`
+	Records      int64     `json:"records"`
+	Chains       int64     `json:"chains"`
+	Checkpoints  int       `json:"checkpoints"`
+	Signed       bool      `json:"signatures_checked"` // false when no public key was given
+	LastSignedAt time.Time `json:"last_signed_at,omitzero"`
+	Unanchored   int64     `json:"unanchored_records"` // records newer than the last checkpoint
 	// The Merkle log: leaves, signed tree checkpoints, records not yet
 	// sequenced (they are at the next checkpoint) and witness copies checked.
-	TreeSize           int64     `json:"tree_size"`
-	TreeCheckpoints    int       `json:"tree_checkpoints"`
-	LastTreeSignedAt   time.Time `json:"last_tree_signed_at,omitzero"`
-	Unsequenced        int64     `json:"unsequenced_records"`
-	WitnessCheckpoints int       `json:"witness_checkpoints,omitempty"`
-	FirstBad     *AuditProblem  `json:"first_problem,omitempty"`
-	Problems     []AuditProblem `json:"problems,omitempty"` // at most 100
-	Duration     string         `json:"duration"`
+	TreeSize           int64          `json:"tree_size"`
+	TreeCheckpoints    int            `json:"tree_checkpoints"`
+	LastTreeSignedAt   time.Time      `json:"last_tree_signed_at,omitzero"`
+	Unsequenced        int64          `json:"unsequenced_records"`
+	WitnessCheckpoints int            `json:"witness_checkpoints,omitempty"`
+	FirstBad           *AuditProblem  `json:"first_problem,omitempty"`
+	Problems           []AuditProblem `json:"problems,omitempty"` // at most 100
+	Duration           string         `json:"duration"`
 }
 
 // VerifyAudit checks the whole log: every chain links and hashes correctly,

@@ -191,4 +191,3 @@ func (s *Service) checkWitness(ctx context.Context, v *verifier, t *memTree, dbR
 func storeHashes(ctx context.Context, r TreeReader) tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return r.ReadTreeHashes(ctx, idx) })
 }
-
