@@ -22,6 +22,7 @@ type treeSigner struct {
 	svc        *regcase.Service
 	signer     note.Signer
 	witnessDir string
+	warned     bool // about a database role that may not sequence
 
 	outcomes   *prometheus.CounterVec
 	witness    *prometheus.CounterVec
@@ -33,7 +34,7 @@ type treeSigner struct {
 func newTreeSigner(p *process, reg prometheus.Registerer) *treeSigner {
 	ts := &treeSigner{log: p.log, svc: p.svc, witnessDir: p.cfg.AuditLog.WitnessDir,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_tree_checkpoints_total",
-			Help: "Merkle log checkpoint rounds by outcome (signed, nothing_new, error)."}, []string{"outcome"}),
+			Help: "Merkle log checkpoint rounds by outcome (signed, nothing_new, forbidden, error)."}, []string{"outcome"}),
 		witness: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_witness_writes_total",
 			Help: "Checkpoint copies written to REGCASE_AUDIT_WITNESS_DIR by outcome (written, error)."}, []string{"outcome"}),
 		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "regcase_audit_tree_size",
@@ -63,6 +64,16 @@ func (ts *treeSigner) once(ctx context.Context) {
 	}
 	c, err := ts.svc.Sequence(ctx, ts.signer)
 	switch {
+	case regcase.ErrorCodeOf(err) == regcase.EForbidden:
+		// The api role (regcase_app) may read the tree but not append to
+		// it: a process connected as it leaves sequencing to the worker.
+		ts.outcomes.WithLabelValues("forbidden").Inc()
+		if !ts.warned {
+			ts.warned = true
+			ts.log.Warn("this process's database role may not append to the Merkle audit log (it needs regcase_worker): tree checkpoints are left to the worker",
+				slog.Any("error", err))
+		}
+		return
 	case err != nil:
 		ts.outcomes.WithLabelValues("error").Inc()
 		ts.log.Error("audit tree checkpoint failed", slog.Any("error", err))

@@ -32,6 +32,7 @@ func testMerkle(t *testing.T, open opener) {
 	t.Run("ProofsCheckWithTlog", func(t *testing.T) { testProofs(t, open) })
 	t.Run("LateCommitIsNotSkipped", func(t *testing.T) { testLateCommit(t, open) })
 	t.Run("KeyRotation", func(t *testing.T) { testKeyRotation(t, open) })
+	t.Run("Verify100k", func(t *testing.T) { testVerifyBulk(t, open) })
 	t.Run("ErrTreeHashAltered", func(t *testing.T) {
 		f := newMerkleFixture(t, open)
 		f.exec(t, fmt.Sprintf(`UPDATE audit_tree_hashes SET hash = %s WHERE idx = 3`, f.blob(make([]byte, 32))))
