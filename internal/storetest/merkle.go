@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,6 +28,33 @@ func testMerkle(t *testing.T, open opener) {
 		if res.TreeSize != res.Records || res.Unsequenced != 0 || res.TreeCheckpoints != len(f.ws) || res.WitnessCheckpoints != len(f.ws) {
 			t.Errorf("tree %d leaves for %d records (%d unsequenced), %d tree checkpoints, %d witnessed; want every record a leaf and %d checkpoints",
 				res.TreeSize, res.Records, res.Unsequenced, res.TreeCheckpoints, res.WitnessCheckpoints, len(f.ws))
+		}
+	})
+	t.Run("CheckpointEvents", func(t *testing.T) {
+		f := newMerkleFixture(t, open)
+		evs, err := f.store.PendingOutbox(t.Context(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []regcase.TreeCheckpointEvent
+		for _, e := range evs {
+			if e.Type != regcase.CheckpointEventType {
+				continue
+			}
+			var d regcase.TreeCheckpointEvent
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatalf("event data %s: %v", e.Data, err)
+			}
+			got = append(got, d)
+		}
+		if len(got) != len(f.ws) {
+			t.Fatalf("%d %s events, want one per checkpoint (%d)", len(got), regcase.CheckpointEventType, len(f.ws))
+		}
+		for i, d := range got {
+			w, err := regcase.ParseWitness("event", []byte(d.Note), keysOf(f.key))
+			if err != nil || w.Size != f.ws[i].Size || w.Root != f.ws[i].Root || d.TreeSize != w.Size || d.Origin != regcase.DefaultAuditOrigin {
+				t.Fatalf("event %d = %+v (%v); want the signed checkpoint of size %d", i, d, err, f.ws[i].Size)
+			}
 		}
 	})
 	t.Run("ProofsCheckWithTlog", func(t *testing.T) { testProofs(t, open) })
@@ -564,4 +592,11 @@ func testKeyRotation(t *testing.T, open opener) {
 	if _, err := regcase.ParseWitness("w", f.ws[0].Note, ks); err != nil {
 		t.Fatalf("ParseWitness with the key set: %v", err)
 	}
+}
+
+// keysOf is the key set of one signing key under the default origin.
+func keysOf(k ed25519.PrivateKey) *regcase.AuditKeys {
+	ks := &regcase.AuditKeys{}
+	_ = ks.AddEd25519(regcase.DefaultAuditOrigin, k.Public().(ed25519.PublicKey))
+	return ks
 }
