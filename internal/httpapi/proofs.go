@@ -79,12 +79,12 @@ func (b *ProofBody) ParseProofHashes() ([]tlog.Hash, error) {
 }
 
 type inclusionInput struct {
-	Record   int64 `query:"record" required:"true" minimum:"1" doc:"audit record id"`
+	Record   int64 `query:"record" doc:"audit record id (required)"`
 	TreeSize int64 `query:"tree_size" minimum:"0" doc:"size of a signed checkpoint; 0 or absent: the newest"`
 }
 
 type consistencyInput struct {
-	From int64 `query:"from" required:"true" minimum:"1" doc:"size of the older signed checkpoint"`
+	From int64 `query:"from" doc:"size of the older signed checkpoint (required)"`
 	To   int64 `query:"to" minimum:"0" doc:"size of the newer signed checkpoint; 0 or absent: the newest"`
 }
 
