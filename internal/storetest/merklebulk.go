@@ -108,4 +108,40 @@ func testVerifyBulk(t *testing.T, open opener) {
 	}
 	t.Logf("%d records in %d chains: written in %s, sequenced + signed in %s, verified (chains, tree, signatures, witness) in %s",
 		n, chains, wrote.Round(time.Millisecond), sequenced.Round(time.Millisecond), verified.Round(time.Millisecond))
+
+	// Proofs against the big tree: latency and size (hashes of 32 bytes).
+	aud := regcase.SystemActor("test")
+	const proofs = 200
+	start = time.Now()
+	hashes := 0
+	for i := range proofs {
+		p, err := svc.ProveInclusion(ctx, aud, int64(1+(i*7919)%n), 0)
+		if err != nil {
+			t.Fatalf("ProveInclusion: %v", err)
+		}
+		hashes += len(p.Proof)
+	}
+	incl := time.Since(start) / proofs
+	inclHashes := float64(hashes) / proofs
+
+	// One more, smaller round on top: the steady-state cost of a checkpoint.
+	const more = 1000
+	for i := range more {
+		r := newAudit(t, fmt.Sprintf("case:bulk-%06d", i%chains), i)
+		mustTx(t, h.Store, func(tx regcase.Tx) error { return tx.AppendAudit(ctx, r) })
+	}
+	start = time.Now()
+	c2, err := regcase.NewService(regcase.Deps{Store: h.worker()}).Sequence(ctx, signer)
+	if err != nil || c2 == nil || c2.Size != int64(n+more) {
+		t.Fatalf("second Sequence = %v, %v", c2, err)
+	}
+	round := time.Since(start)
+	start = time.Now()
+	cp, err := svc.ProveConsistency(ctx, aud, c.Size, c2.Size)
+	if err != nil {
+		t.Fatalf("ProveConsistency: %v", err)
+	}
+	cons := time.Since(start)
+	t.Logf("inclusion proof: %.1f hashes (%.0f bytes) in %s each (mean of %d); consistency %d -> %d: %d hashes in %s; a round of %d new records on top: %s",
+		inclHashes, inclHashes*32, incl.Round(time.Microsecond), proofs, c.Size, c2.Size, len(cp.Proof), cons.Round(time.Microsecond), more, round.Round(time.Millisecond))
 }
