@@ -23,10 +23,12 @@ const treeLockKey int64 = 0x72656763617365_74
 // that could still commit a record at or below it is running:
 //
 //  1. a round with no mark notes mark_id = the sequence's last value;
-//  2. the next round (an interval later) notes mark_xmax = the snapshot's
-//     xmax: every transaction that took an id <= mark_id has had its xid
-//     for a whole interval (an INSERT takes its xid microseconds after its
-//     id), so its xid is below mark_xmax;
+//  2. a later round, a second or more after the mark (mark_at), notes
+//     mark_xmax = the snapshot's xmax: every transaction that took an id
+//     <= mark_id already had its xid then (the stores write the chain head
+//     or the report before the record, so a transaction has its xid before
+//     it takes an id; the second is a margin on top), so it is below
+//     mark_xmax;
 //  3. a later round whose snapshot xmin >= mark_xmax knows all of them have
 //     ended; it reads the records after that check, sequences every one
 //     still missing, and sets floor = mark_id.
@@ -222,24 +224,25 @@ func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
 	var (
 		floor, lastID, xmin, xmax int64
 		markID, markXmax          *int64
+		markAged                  bool
 	)
 	err := t.tx.QueryRow(ctx, `
-		SELECT s.floor, s.mark_id, s.mark_xmax,
+		SELECT s.floor, s.mark_id, s.mark_xmax, coalesce(now() - s.mark_at >= interval '1 second', false),
 			(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM audit_records_id_seq),
 			pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
 			pg_snapshot_xmax(pg_current_snapshot())::text::bigint
-		FROM audit_sequencer s WHERE s.id = 1 FOR UPDATE`).Scan(&floor, &markID, &markXmax, &lastID, &xmin, &xmax)
+		FROM audit_sequencer s WHERE s.id = 1 FOR UPDATE`).Scan(&floor, &markID, &markXmax, &markAged, &lastID, &xmin, &xmax)
 	if err != nil {
 		return nil, translate(err, "read sequencer watermark", "sequencer")
 	}
-	newFloor := floor
+	newFloor, markedNow := floor, false
 	switch {
 	case markID == nil:
-		markID = &lastID
-	case markXmax == nil:
+		markID, markedNow = &lastID, true
+	case markXmax == nil && markAged: // replicas may run rounds back to back: wait a second at least
 		markXmax = &xmax
-	case xmin >= *markXmax:
-		newFloor, markID, markXmax = *markID, &lastID, nil
+	case markXmax != nil && xmin >= *markXmax:
+		newFloor, markID, markXmax, markedNow = *markID, &lastID, nil, true
 	}
 	// This statement's snapshot is taken after the check above: it sees
 	// every record of the transactions that check found ended.
@@ -258,8 +261,9 @@ func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
 	if err != nil {
 		return nil, translate(err, "unsequenced records", "audit record")
 	}
-	_, err = t.tx.Exec(ctx, `UPDATE audit_sequencer SET floor = $1, mark_id = $2, mark_xmax = $3 WHERE id = 1`,
-		newFloor, markID, markXmax)
+	_, err = t.tx.Exec(ctx, `UPDATE audit_sequencer SET floor = $1, mark_id = $2, mark_xmax = $3,
+		mark_at = CASE WHEN $4 THEN now() ELSE mark_at END WHERE id = 1`,
+		newFloor, markID, markXmax, markedNow)
 	return recs, translate(err, "move sequencer watermark", "sequencer")
 }
 

@@ -56,6 +56,7 @@ CREATE TABLE audit_sequencer (
     id        integer PRIMARY KEY CHECK (id = 1),
     floor     bigint NOT NULL DEFAULT 0,
     mark_id   bigint,
+    mark_at   timestamptz,
     mark_xmax bigint
 );
 INSERT INTO audit_sequencer (id) VALUES (1);
