@@ -66,21 +66,23 @@ func TestMerkleLog(t *testing.T) {
 		return size, root
 	}
 
-	// Three rounds of writes, each waited for in the witness directory.
+	// Three rounds of writes, each waited for in the witness directory (a
+	// checkpoint bigger than the previous round's).
 	var sizes []int64
 	for i := range 3 {
 		ts.submitReport(t, regcase.RoleAnonymous, fmt.Sprintf("Merkle round %d.", i))
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			ents, _ := os.ReadDir(witness)
-			if len(ents) > i {
+			if len(ents) > 0 {
 				b, err := os.ReadFile(filepath.Join(witness, ents[len(ents)-1].Name()))
 				if err != nil {
 					t.Fatal(err)
 				}
-				size, _ := open("witness file", b)
-				sizes = append(sizes, size)
-				break
+				if size, _ := open("witness file", b); len(sizes) == 0 || size > sizes[len(sizes)-1] {
+					sizes = append(sizes, size)
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("no checkpoint %d in the witness directory within 20s:\n%s", i+1, tail(ts.Stderr.String(), 20))
@@ -184,7 +186,8 @@ func TestMerkleLog(t *testing.T) {
 	}
 
 	// Untouched: verify against the witness passes.
-	if code, out, errOut := ts.CLI(t, "audit", "verify", "--witness", witness, "--keys", keysFile); code != 0 || !strings.Contains(out, "witness checkpoints checked: 3") {
+	ents, _ = os.ReadDir(witness)
+	if code, out, errOut := ts.CLI(t, "audit", "verify", "--witness", witness, "--keys", keysFile); code != 0 || !strings.Contains(out, fmt.Sprintf("witness checkpoints checked: %d", len(ents))) {
 		t.Fatalf("verify --witness on an untouched log: exit %d\n%s%s", code, out, errOut)
 	}
 

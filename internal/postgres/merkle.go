@@ -218,9 +218,13 @@ func (t *tx) LockTree(ctx context.Context) (int64, error) {
 }
 
 // Unsequenced moves the watermark (see the comment at the top of the file)
-// and returns every committed record above the old floor that is not a leaf
-// yet, id ascending.
-func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
+// and returns the first limit committed records above the old floor that
+// are not leaves yet, id ascending, above after when it is set (a later
+// batch of a round: records it skips, committed since the previous batch,
+// are found by the next round). A full batch, or one with after set, leaves
+// the watermark as it was: records it did not return may lie below a new
+// floor.
+func (t *tx) Unsequenced(ctx context.Context, after int64, limit int) ([]regcase.LeafRecord, error) {
 	var (
 		floor, lastID, xmin, xmax int64
 		markID, markXmax          *int64
@@ -249,7 +253,7 @@ func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
 	rows, err := t.tx.Query(ctx, `
 		SELECT r.id, r.hash FROM audit_records r
 		WHERE r.id > $1 AND NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.record_id = r.id)
-		ORDER BY r.id`, floor)
+		ORDER BY r.id LIMIT $2`, max(floor, after), limit)
 	if err != nil {
 		return nil, translate(err, "unsequenced records", "audit record")
 	}
@@ -260,6 +264,9 @@ func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
 	})
 	if err != nil {
 		return nil, translate(err, "unsequenced records", "audit record")
+	}
+	if len(recs) == limit || after > 0 {
+		return recs, nil
 	}
 	_, err = t.tx.Exec(ctx, `UPDATE audit_sequencer SET floor = $1, mark_id = $2, mark_xmax = $3,
 		mark_at = CASE WHEN $4 THEN now() ELSE mark_at END WHERE id = 1`,

@@ -76,10 +76,13 @@ type TreeTx interface {
 	// LockTree takes the tree lock (one sequencer at a time, held until the
 	// transaction ends; intake never takes it) and returns the tree size.
 	LockTree(ctx context.Context) (int64, error)
-	// Unsequenced returns, ID ascending, committed audit records that are
-	// not leaves yet, and moves the engine's watermark so that no record is
-	// ever skipped, even one whose transaction commits after a higher ID's.
-	Unsequenced(ctx context.Context) ([]LeafRecord, error)
+	// Unsequenced returns, ID ascending, at most limit committed audit
+	// records that are not leaves yet, and moves the engine's watermark so
+	// that no record is ever skipped, even one whose transaction commits
+	// after a higher ID's. after > 0 (the last ID of the previous batch of
+	// the same round) is a hint: only records above it are needed now; a
+	// store may then leave its watermark alone.
+	Unsequenced(ctx context.Context, after int64, limit int) ([]LeafRecord, error)
 	// ReadTreeHashes is TreeReader.ReadTreeHashes inside the transaction.
 	ReadTreeHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
 	// AppendLeaves stores leaves first, first+1, … and the stored hashes
@@ -182,23 +185,47 @@ type TreeCheckpointEvent struct {
 	Note     string `json:"checkpoint"`
 }
 
+// SequenceBatch bounds the leaves one sequencing transaction appends, so
+// that a backlog never holds the tree lock (or SQLite's one writer) for
+// long: a bigger backlog takes several transactions.
+const SequenceBatch = 2000
+
 // Sequence appends every committed, not yet sequenced audit record to the
-// Merkle tree and, when the tree grew, signs a tree checkpoint for its new
-// size with signer (whose name is the log's origin) and writes the
-// gov.regcase.audit.checkpoint outbox event with it, in one transaction.
-// It returns nil, nil when the tree did not grow. Replicas may call it
-// concurrently: the tree lock lets one sequence at a time.
+// Merkle tree (SequenceBatch per transaction) and, when the tree grew,
+// signs a tree checkpoint for its new size with signer (whose name is the
+// log's origin) and writes the gov.regcase.audit.checkpoint outbox event
+// with it, in the transaction of the last batch. It returns nil, nil when
+// the tree did not grow. Replicas may call it concurrently: the tree lock
+// lets one sequence at a time.
 func (s *Service) Sequence(ctx context.Context, signer note.Signer) (*TreeCheckpoint, error) {
-	var out *TreeCheckpoint
-	err := s.Store.InTx(ctx, func(tx Tx) error {
-		out = nil
+	after := int64(0)
+	for {
+		c, full, last, err := s.sequenceBatch(ctx, signer, after)
+		if err != nil || !full {
+			return c, err
+		}
+		after = last
+		if err := ctx.Err(); err != nil {
+			return nil, Errorf(EUnavailable, "sequencing interrupted: %v", err)
+		}
+	}
+}
+
+// sequenceBatch is one transaction of Sequence; full reports a batch of
+// SequenceBatch leaves (more may wait), which is left unsigned.
+func (s *Service) sequenceBatch(ctx context.Context, signer note.Signer, after int64) (out *TreeCheckpoint, full bool, lastID int64, err error) {
+	err = s.Store.InTx(ctx, func(tx Tx) error {
+		out, full, lastID = nil, false, after
 		size, err := tx.LockTree(ctx)
 		if err != nil {
 			return err
 		}
-		recs, err := tx.Unsequenced(ctx)
+		recs, err := tx.Unsequenced(ctx, after, SequenceBatch)
 		if err != nil {
 			return err
+		}
+		if len(recs) > 0 {
+			lastID = recs[len(recs)-1].ID
 		}
 		cache := &hashCache{ctx: ctx, read: tx.ReadTreeHashes, m: map[int64]tlog.Hash{}}
 		if len(recs) > 0 {
@@ -221,6 +248,9 @@ func (s *Service) Sequence(ctx context.Context, signer note.Signer) (*TreeCheckp
 				return err
 			}
 			size += int64(len(recs))
+		}
+		if full = len(recs) == SequenceBatch; full {
+			return nil // the last batch signs
 		}
 		last, err := tx.LastTreeCheckpoint(ctx)
 		if err != nil && ErrorCodeOf(err) != ENotFound {
@@ -255,7 +285,7 @@ func (s *Service) Sequence(ctx context.Context, signer note.Signer) (*TreeCheckp
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, after, err
 	}
-	return out, nil
+	return out, full, lastID, nil
 }

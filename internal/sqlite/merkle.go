@@ -201,11 +201,11 @@ func (t *tx) LockTree(ctx context.Context) (int64, error) {
 	return n, translate("lock tree", err)
 }
 
-// Unsequenced returns the records after the newest leaf's record, id
-// ascending (see the file comment for why that skips none).
-func (t *tx) Unsequenced(ctx context.Context) ([]regcase.LeafRecord, error) {
+// Unsequenced returns at most limit records after the newest leaf's
+// record, id ascending (see the file comment for why that skips none).
+func (t *tx) Unsequenced(ctx context.Context, _ int64, limit int) ([]regcase.LeafRecord, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT id, hash FROM audit_records
-		WHERE id > (SELECT coalesce(max(record_id), 0) FROM audit_leaves) ORDER BY id`)
+		WHERE id > (SELECT coalesce(max(record_id), 0) FROM audit_leaves) ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, translate("unsequenced records", err)
 	}
