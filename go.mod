@@ -29,6 +29,10 @@ require (
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	// The audit Merkle log: RFC 6962 tree hashes and proofs (sumdb/tlog) and
+	// C2SP signed-note checkpoints (sumdb/note), the Go checksum database's
+	// own well-kept implementation instead of hand-written tree code.
+	golang.org/x/mod v0.42.0
 	golang.org/x/oauth2 v0.37.0
 	// singleflight: one JWKS fetch for concurrent unknown-key-id tokens (oidcauth).
 	golang.org/x/sync v0.24.0

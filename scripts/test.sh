@@ -72,6 +72,9 @@ export REGCASE_REQUIRE_MAILPIT=1
 # shellcheck disable=SC2086
 go test ${GO_TEST_FLAGS:--race -count=1} -timeout 25m ./...
 
+section "audit log: verify 100,000 records on both engines (without -race, ~30 s)"
+go test -count=1 -timeout 10m -run 'TestStore/Merkle/Verify100k' ./internal/sqlite/ ./internal/postgres/
+
 if [ "$platform" = 1 ]; then
 	section "platform: image, Compose, policy, single-host drills"
 	scripts/test-platform.sh

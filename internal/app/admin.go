@@ -206,10 +206,13 @@ func (e *env) token(ctx context.Context) error {
 
 func (e *env) audit(ctx context.Context) error {
 	if len(e.args) == 0 {
-		return &usageError{msg: "usage: regcase audit verify|checkpoint|export|keygen"}
+		return &usageError{msg: "usage: regcase audit verify|checkpoint|export|keygen|keys|prove|check-proof"}
 	}
 	sub := e.args[0]
-	f, rest, err := flags(e.args[1:], "public-key", "json")
+	if sub == "check-proof" {
+		return e.auditCheckProof()
+	}
+	f, rest, err := flags(e.args[1:], "public-key", "json", "witness", "keys", "origin", "record", "size", "from", "to")
 	if err != nil {
 		return err
 	}
@@ -222,14 +225,22 @@ func (e *env) audit(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "REGCASE_AUDIT_SIGNING_KEY=%s\nREGCASE_AUDIT_PUBLIC_KEY=%s\n",
-			base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)))
+		origin := f["origin"]
+		if origin == "" {
+			origin = config.DefaultAuditOrigin(e.getenv)
+		}
+		_, vkey, err := regcase.NewNoteSigner(origin, priv)
+		if err != nil {
+			return &usageError{msg: regcase.ErrorMessage(err)}
+		}
+		fmt.Fprintf(e.stdout, "REGCASE_AUDIT_SIGNING_KEY=%s\nREGCASE_AUDIT_PUBLIC_KEY=%s\n# the note verifier key: add it to REGCASE_AUDIT_PUBLIC_KEYS and give it to auditors and witnesses\nREGCASE_AUDIT_PUBLIC_KEYS=%s\n",
+			base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), vkey)
 		return nil
-	case "verify", "checkpoint", "export":
+	case "verify", "checkpoint", "export", "prove", "keys":
 	default:
 		return &usageError{msg: fmt.Sprintf("unknown audit command %q", sub)}
 	}
-	_, db, svc, k, err := e.adminSession(ctx, "audit")
+	c, db, svc, k, err := e.adminSession(ctx, "audit")
 	if err != nil {
 		return err
 	}
@@ -245,9 +256,16 @@ func (e *env) audit(ctx context.Context) error {
 		}
 		if cp == nil {
 			fmt.Fprintln(e.stdout, "nothing new to checkpoint")
-			return nil
+		} else {
+			fmt.Fprintf(e.stdout, "checkpoint %d signed over %d chain heads (key %s)\n", cp.ID, len(cp.Heads), cp.KeyID)
 		}
-		fmt.Fprintf(e.stdout, "checkpoint %d signed over %d chain heads (key %s)\n", cp.ID, len(cp.Heads), cp.KeyID)
+		return e.auditTreeCheckpoint(ctx, c, svc, k)
+	case "prove":
+		return e.auditProve(ctx, svc, f)
+	case "keys":
+		for _, vk := range svc.AuditKeys.VerifierKeys() {
+			fmt.Fprintln(e.stdout, vk)
+		}
 		return nil
 	case "export":
 		cps, err := db.ListCheckpoints(ctx)
@@ -270,6 +288,28 @@ func (e *env) audit(ctx context.Context) error {
 		}
 		pub = b
 	}
+	if f["keys"] != "" { // the auditor's own key set replaces the configured one
+		b, err := readLimited(f["keys"])
+		if err != nil {
+			return &usageError{msg: fmt.Sprintf("--keys: %v", err)}
+		}
+		if svc.AuditKeys, err = regcase.ParseAuditKeys(string(b)); err != nil {
+			return &usageError{msg: "--keys: " + regcase.ErrorMessage(err)}
+		}
+		if f["public-key"] == "" {
+			pub = nil
+		}
+	}
+	if src := f["witness"]; src != "" {
+		ws, err := loadWitness(ctx, src, svc.AuditKeys.Union(pubKeys(c.AuditLog.Origin, pub)))
+		if err != nil {
+			return err
+		}
+		if len(ws) == 0 {
+			return &usageError{msg: fmt.Sprintf("--witness %s holds no checkpoint", src)}
+		}
+		ctx = regcase.WithWitness(ctx, ws)
+	}
 	res, err := svc.VerifyAudit(ctx, regcase.SystemActor("cli"), pub)
 	if err != nil {
 		return err
@@ -283,6 +323,8 @@ func (e *env) audit(ctx context.Context) error {
 		}
 		fmt.Fprintf(e.stdout, "records: %d  chains: %d  checkpoints: %d  unanchored: %d  %s  (%s)\n",
 			res.Records, res.Chains, res.Checkpoints, res.Unanchored, sig, res.Duration)
+		fmt.Fprintf(e.stdout, "merkle log: %d leaves  %d tree checkpoints  unsequenced: %d  witness checkpoints checked: %d\n",
+			res.TreeSize, res.TreeCheckpoints, res.Unsequenced, res.WitnessCheckpoints)
 	}
 	if !res.OK {
 		return &exitError{code: ExitDataErr, msg: fmt.Sprintf("audit verification FAILED (%d problems); first bad: %s", len(res.Problems), res.FirstBad)}

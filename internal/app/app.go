@@ -33,10 +33,16 @@ commands:
   seed                load idempotent demo data
   healthcheck         exit 0 if /health/ready answers 200 (for HEALTHCHECK)
   version             print version, commit, build time, Go version
-  audit verify        verify the tamper-evident audit log
-  audit checkpoint    sign the current chain heads now
+  audit verify [--witness PATH|URL] [--keys FILE]
+                      verify the tamper-evident audit log (and against a witness copy)
+  audit checkpoint    sign the current chain heads and the Merkle log now
   audit export        print the signed checkpoints as JSON lines
-  audit keygen        print a new Ed25519 signing key and its public key
+  audit keygen        print a new Ed25519 signing key and its public keys
+  audit keys          print the audit key set (note verifier keys) for auditors and witnesses
+  audit prove --record ID [--size N] | --from N [--to M]
+                      print an inclusion or consistency proof (JSON)
+  audit check-proof --proof FILE [--checkpoint FILE] --keys FILE
+                      verify a proof offline against a checkpoint and a key set
   token create --role ROLE --name NAME
   token list
   token revoke ID

@@ -140,6 +140,7 @@ type checkpointer struct {
 	every    time.Duration
 	ready    func(context.Context) error
 	outcomes *prometheus.CounterVec
+	tree     *treeSigner
 }
 
 func newCheckpointer(p *process, reg prometheus.Registerer) *checkpointer {
@@ -147,6 +148,7 @@ func newCheckpointer(p *process, reg prometheus.Registerer) *checkpointer {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_checkpoints_total",
 			Help: "Audit checkpoint attempts by outcome."}, []string{"outcome"})}
 	reg.MustRegister(cp.outcomes)
+	cp.tree = newTreeSigner(p, reg)
 	return cp
 }
 
@@ -185,4 +187,5 @@ func (cp *checkpointer) once(ctx context.Context) {
 		cp.outcomes.WithLabelValues("signed").Inc()
 		cp.log.Info("audit checkpoint signed", slog.Int64("checkpoint", c.ID), slog.Int("chains", len(c.Heads)))
 	}
+	cp.tree.once(ctx)
 }

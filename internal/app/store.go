@@ -228,11 +228,15 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	if err != nil {
 		return nil, &config.Error{Var: "REGCASE_DEADLINES", Msg: err.Error()}
 	}
+	auditKeys, err := auditKeySet(c, k)
+	if err != nil {
+		return nil, err
+	}
 	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		Deadlines: deadlines, DashboardMaxAge: dashboardMaxAge(c.DashboardMaxAge), CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
 		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir,
-		TraceContext: telemetry.TraceContext}), nil
+		TraceContext: telemetry.TraceContext, AuditKeys: auditKeys, AuditOrigin: c.AuditLog.Origin}), nil
 }
 
 // ownerOnlyDir tightens the directory of the SQLite file (the data

@@ -85,6 +85,7 @@ type Config struct {
 	// DashboardMaxAge: a computed supervisor dashboard is served again
 	// for this long (0 = compute on every view).
 	DashboardMaxAge time.Duration
+	AuditLog        AuditLog
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -277,6 +278,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.OIDCClientID = r.str("REGCASE_OIDC_CLIENT_ID", "")
 	c.OIDCSecret = r.secret("REGCASE_OIDC_CLIENT_SECRET")
 	c.PublicURL = strings.TrimRight(r.str("REGCASE_PUBLIC_URL", ""), "/")
+	r.auditLog(c)
 	if c.OIDCClientID != "" {
 		if c.OIDCIssuer == "" {
 			r.fail("REGCASE_OIDC_ISSUER", "required when REGCASE_OIDC_CLIENT_ID is set")
@@ -429,6 +431,8 @@ func (c *Config) LogAttrs() []any {
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
 		slog.Int64("attachment_max_bytes", c.AttachmentMaxBytes), slog.String("attachment_spool_dir", c.AttachmentSpoolDir),
 		c.smtpAttrs(), slog.String("deadlines", c.Deadlines),
+		slog.String("audit_origin", c.AuditLog.Origin), slog.Int("audit_public_keys", len(c.AuditLog.PublicKeys)),
+		slog.String("audit_witness_dir", c.AuditLog.WitnessDir),
 	}
 }
 

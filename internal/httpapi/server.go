@@ -119,6 +119,7 @@ func (s *server) register() {
 	s.registerReports()
 	s.registerCases()
 	s.registerAudit()
+	s.registerProofs()
 	s.registerTokens()
 	s.registerWebhooks()
 	s.registerCategories()

@@ -57,6 +57,8 @@ func translate(err error, op, what string) error {
 			return &regcase.Error{Code: regcase.ENotFound, Message: what + " refers to a record that does not exist", Err: wrapped}
 		case codeInvalidText, "22021", "22P05":
 			return &regcase.Error{Code: regcase.EInvalid, Message: "invalid value for " + what, Err: wrapped}
+		case "42501": // insufficient_privilege: this login's role may not do it
+			return &regcase.Error{Code: regcase.EForbidden, Message: "the database role may not " + op, Err: wrapped}
 		case codeSerializationFailure, codeDeadlockDetected:
 			return &regcase.Error{Code: regcase.EConflict, Message: "concurrent update, please retry", Err: wrapped}
 		}

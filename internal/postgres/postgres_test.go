@@ -18,11 +18,13 @@ import (
 // proves the grants are enough. Harness.Exec runs as the superuser with
 // session_replication_role = replica, which skips the append-only triggers
 // (and foreign keys) — the only way past them short of dropping them.
+// The Merkle log's sequencer runs as a worker login role (regcase_worker).
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		db := newMigratedDB(t)
 		return storetest.Harness{
-			Store: db.App,
+			Store:  db.App,
+			Worker: openWorker(t, db),
 			Exec: func(ctx context.Context, sql string) error {
 				_, err := db.Bypass.Exec(ctx, sql)
 				return err

@@ -67,15 +67,23 @@ type AuditProblem struct {
 	Chain        string `json:"chain,omitempty"`
 	Seq          int64  `json:"seq,omitempty"`
 	CheckpointID int64  `json:"checkpoint_id,omitempty"`
+	TreeSize     int64  `json:"tree_size,omitempty"` // a Merkle tree checkpoint's size
+	Witness      string `json:"witness,omitempty"`   // the witness copy the problem was found with
 	Reason       string `json:"reason"`
 }
 
 func (p AuditProblem) String() string {
 	switch {
+	case p.Witness != "":
+		return fmt.Sprintf("witness checkpoint %s (tree size %d): %s", p.Witness, p.TreeSize, p.Reason)
+	case p.TreeSize != 0:
+		return fmt.Sprintf("tree checkpoint of size %d: %s", p.TreeSize, p.Reason)
 	case p.RecordID != 0:
 		return fmt.Sprintf("record %d (%s #%d): %s", p.RecordID, p.Chain, p.Seq, p.Reason)
 	case p.CheckpointID != 0:
 		return fmt.Sprintf("checkpoint %d: %s", p.CheckpointID, p.Reason)
+	case p.Chain == "":
+		return "Merkle tree: " + p.Reason
 	default:
 		return fmt.Sprintf("chain %s: %s", p.Chain, p.Reason)
 	}
@@ -83,33 +91,44 @@ func (p AuditProblem) String() string {
 
 // VerifyResult is the outcome of an audit verification.
 type VerifyResult struct {
-	OK           bool           `json:"ok"`
-	Records      int64          `json:"records"`
-	Chains       int64          `json:"chains"`
-	Checkpoints  int            `json:"checkpoints"`
-	Signed       bool           `json:"signatures_checked"` // false when no public key was given
-	LastSignedAt time.Time      `json:"last_signed_at,omitzero"`
-	Unanchored   int64          `json:"unanchored_records"` // records newer than the last checkpoint
-	FirstBad     *AuditProblem  `json:"first_problem,omitempty"`
-	Problems     []AuditProblem `json:"problems,omitempty"` // at most 100
-	Duration     string         `json:"duration"`
+	OK           bool      `json:"ok"`
+	Records      int64     `json:"records"`
+	Chains       int64     `json:"chains"`
+	Checkpoints  int       `json:"checkpoints"`
+	Signed       bool      `json:"signatures_checked"` // false when no public key was given
+	LastSignedAt time.Time `json:"last_signed_at,omitzero"`
+	Unanchored   int64     `json:"unanchored_records"` // records newer than the last checkpoint
+	// The Merkle log: leaves, signed tree checkpoints, records not yet
+	// sequenced (they are at the next checkpoint) and witness copies checked.
+	TreeSize           int64          `json:"tree_size"`
+	TreeCheckpoints    int            `json:"tree_checkpoints"`
+	LastTreeSignedAt   time.Time      `json:"last_tree_signed_at,omitzero"`
+	Unsequenced        int64          `json:"unsequenced_records"`
+	WitnessCheckpoints int            `json:"witness_checkpoints,omitempty"`
+	FirstBad           *AuditProblem  `json:"first_problem,omitempty"`
+	Problems           []AuditProblem `json:"problems,omitempty"` // at most 100
+	Duration           string         `json:"duration"`
 }
 
 // VerifyAudit checks the whole log: every chain links and hashes correctly,
 // record IDs rise with sequence numbers, the recorded chain heads match,
 // checkpoints chain together, their signatures hold under pub (skipped when
-// pub is nil) and every head they anchor still has the signed hash.
+// pub is nil) and every head they anchor still has the signed hash; then
+// the Merkle log (verifyTree), against the witness copies of WithWitness.
+// Signatures are checked with the service's AuditKeys and pub (either may
+// be empty), so checkpoints signed before a key rotation keep verifying.
 func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKey) (*VerifyResult, error) {
 	if err := Authorize(a, ActAuditVerify); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	v := &verifier{res: &VerifyResult{Signed: pub != nil}, anchored: map[chainSeq]int64{}}
+	keys := s.verifyKeys(pub)
+	v := &verifier{res: &VerifyResult{Signed: keys.Len() > 0}, anchored: map[chainSeq]int64{}}
 	cps, err := s.Store.ListCheckpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v.checkpoints(cps, pub)
+	v.checkpoints(cps, keys)
 	if err := s.Store.ScanAudit(ctx, v.add); err != nil {
 		return nil, err
 	}
@@ -129,6 +148,9 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 		}
 	}
 	v.finish(heads)
+	if err := s.verifyTree(ctx, v, keys, witnessFrom(ctx)); err != nil {
+		return nil, err
+	}
 	r := v.res
 	sort.SliceStable(r.Problems, func(i, j int) bool { return problemOrder(r.Problems[i]) < problemOrder(r.Problems[j]) })
 	if len(r.Problems) > 0 {
@@ -143,6 +165,9 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 }
 
 func problemOrder(p AuditProblem) int64 {
+	if p.Witness != "" { // what only a witness can tell comes first
+		return -1<<61 + p.TreeSize
+	}
 	if p.RecordID != 0 {
 		return p.RecordID
 	}
@@ -209,7 +234,7 @@ func (v *verifier) problem(p AuditProblem) {
 	}
 }
 
-func (v *verifier) checkpoints(cps []*Checkpoint, pub ed25519.PublicKey) {
+func (v *verifier) checkpoints(cps []*Checkpoint, keys *AuditKeys) {
 	v.want = map[chainSeq][]byte{}
 	v.maxSeq = map[string]int64{}
 	v.res.Checkpoints = len(cps)
@@ -224,9 +249,9 @@ func (v *verifier) checkpoints(cps []*Checkpoint, pub ed25519.PublicKey) {
 		if !bytes.Equal(c.ComputeHash(), c.Hash) {
 			v.problem(AuditProblem{CheckpointID: c.ID, Reason: "content does not match its hash (heads or time altered)"})
 		}
-		if pub != nil {
-			if c.KeyID != KeyID(pub) {
-				v.problem(AuditProblem{CheckpointID: c.ID, Reason: fmt.Sprintf("signed with key %s, not the given key %s", c.KeyID, KeyID(pub))})
+		if keys.Len() > 0 {
+			if pub, ok := keys.ByKeyID(c.KeyID); !ok {
+				v.problem(AuditProblem{CheckpointID: c.ID, Reason: fmt.Sprintf("signed with key %s, which is not in the audit key set", c.KeyID)})
 			} else if !ed25519.Verify(pub, c.Hash, c.Signature) {
 				v.problem(AuditProblem{CheckpointID: c.ID, Reason: "signature does not verify: the checkpoint was rewritten"})
 			}
@@ -299,4 +324,14 @@ func (v *verifier) finish(heads map[string]ChainHead) {
 			v.problem(AuditProblem{Chain: chain, Seq: got.seq, Reason: "chain has no recorded head: it was inserted behind the application's back"})
 		}
 	}
+}
+
+// verifyKeys is the key set VerifyAudit checks with: the service's
+// AuditKeys plus pub (named with the service's AuditOrigin).
+func (s *Service) verifyKeys(pub ed25519.PublicKey) *AuditKeys {
+	ks := s.AuditKeys.Union(nil)
+	if pub != nil {
+		_ = ks.AddEd25519(s.AuditOrigin, pub) // the origin was validated by NewService
+	}
+	return ks
 }

@@ -66,7 +66,16 @@ type Deps struct {
 	// DashboardMaxAge is how long this process serves a computed
 	// dashboard again (0: DefaultDashboardMaxAge; negative: never).
 	DashboardMaxAge time.Duration
+	// AuditKeys are every public key audit checkpoints may be signed with
+	// (old keys stay after a rotation); AuditOrigin is the Merkle log's
+	// origin line and its signing key's note name (default
+	// DefaultAuditOrigin).
+	AuditKeys   *AuditKeys
+	AuditOrigin string
 }
+
+// DefaultAuditOrigin is the origin of the Merkle log when none is set.
+const DefaultAuditOrigin = "regcase.local/regcase/audit"
 
 // Service implements every use case of the platform on top of a Store. Each
 // mutation writes the change, its audit record and its outbox event in one
@@ -109,6 +118,9 @@ func NewService(d Deps) *Service {
 	}
 	if d.AnonymousAddr == "" {
 		d.AnonymousAddr = AddrNone
+	}
+	if d.AuditOrigin == "" {
+		d.AuditOrigin = DefaultAuditOrigin
 	}
 	if d.IdempotencyRetention <= 0 {
 		d.IdempotencyRetention = DefaultIdempotencyRetention

@@ -37,6 +37,7 @@ type Store interface {
 
 // Reader holds the reads that need no transaction.
 type Reader interface {
+	TreeReader
 	GetReport(ctx context.Context, id string) (*Report, error)
 	GetReportByTracking(ctx context.Context, code string) (*Report, error)
 	GetReportByIdempotencyKey(ctx context.Context, key string) (*Report, error)
@@ -109,6 +110,7 @@ type Tx interface {
 	PipelineTx
 	ChannelTx
 	PeopleTx
+	TreeTx
 	// InsertReport stores a new report. A duplicate IdempotencyKey returns
 	// ErrIdempotencyKeyTaken (compare with errors.Is).
 	InsertReport(ctx context.Context, r *Report) error

@@ -7,7 +7,8 @@ import (
 
 // ExecAsOwner runs one SQL statement with the append-only triggers of the
 // audit tables lifted: in one write transaction it drops the triggers on
-// audit_records, audit_checkpoints and audit_checkpoint_heads, runs stmt,
+// audit_records, audit_checkpoints, audit_checkpoint_heads and the Merkle
+// log's audit_leaves, audit_tree_hashes, audit_tree_checkpoints, runs stmt,
 // and recreates the triggers from their stored definitions before it
 // commits, so no other writer ever sees the tables unguarded.
 //
@@ -24,7 +25,8 @@ func (db *DB) ExecAsOwner(ctx context.Context, stmt string) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT name, sql FROM sqlite_master
 		WHERE type = 'trigger'
-		  AND tbl_name IN ('audit_records', 'audit_checkpoints', 'audit_checkpoint_heads')
+		  AND (tbl_name IN ('audit_records', 'audit_checkpoints', 'audit_checkpoint_heads')
+		       OR tbl_name IN ('audit_leaves', 'audit_tree_hashes', 'audit_tree_checkpoints'))
 		ORDER BY name`)
 	if err != nil {
 		return translate("exec as owner", err)

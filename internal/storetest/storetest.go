@@ -34,6 +34,18 @@ type Harness struct {
 	// every table, as text; bytes as the engine renders them), or nil when
 	// the engine has no dump; the erasure test searches it.
 	Dump func(ctx context.Context) ([]byte, error)
+	// Worker is the store as the worker connects to it (on PostgreSQL the
+	// regcase_worker role, which alone may append to the Merkle tree); nil
+	// means Store.
+	Worker regcase.Store
+}
+
+// worker returns the store the worker's sequencer runs on.
+func (h Harness) worker() regcase.Store {
+	if h.Worker != nil {
+		return h.Worker
+	}
+	return h.Store
 }
 
 // Run runs the suite; open returns a fresh, migrated, EMPTY store for each
@@ -54,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, open) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, open) })
 	t.Run("Verify", func(t *testing.T) { testVerify(t, open) })
+	t.Run("Merkle", func(t *testing.T) { testMerkle(t, open) })
 	t.Run("ErasureLeavesNothing", func(t *testing.T) { testErasureLeavesNothing(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Relay", func(t *testing.T) { testRelay(t, open) })
