@@ -67,11 +67,17 @@ type AuditProblem struct {
 	Chain        string `json:"chain,omitempty"`
 	Seq          int64  `json:"seq,omitempty"`
 	CheckpointID int64  `json:"checkpoint_id,omitempty"`
-	Reason       string `json:"reason"`
+	// Entity and Field name a live row that differs from its history
+	// (replay.go): "case:<id>" and the first divergent field.
+	Entity string `json:"entity,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
 }
 
 func (p AuditProblem) String() string {
 	switch {
+	case p.Entity != "":
+		return fmt.Sprintf("%s field %s: %s", p.Entity, p.Field, p.Reason)
 	case p.RecordID != 0:
 		return fmt.Sprintf("record %d (%s #%d): %s", p.RecordID, p.Chain, p.Seq, p.Reason)
 	case p.CheckpointID != 0:
@@ -83,16 +89,17 @@ func (p AuditProblem) String() string {
 
 // VerifyResult is the outcome of an audit verification.
 type VerifyResult struct {
-	OK           bool           `json:"ok"`
-	Records      int64          `json:"records"`
-	Chains       int64          `json:"chains"`
-	Checkpoints  int            `json:"checkpoints"`
-	Signed       bool           `json:"signatures_checked"` // false when no public key was given
-	LastSignedAt time.Time      `json:"last_signed_at,omitzero"`
-	Unanchored   int64          `json:"unanchored_records"` // records newer than the last checkpoint
-	FirstBad     *AuditProblem  `json:"first_problem,omitempty"`
-	Problems     []AuditProblem `json:"problems,omitempty"` // at most 100
-	Duration     string         `json:"duration"`
+	OK           bool             `json:"ok"`
+	Records      int64            `json:"records"`
+	Chains       int64            `json:"chains"`
+	Checkpoints  int              `json:"checkpoints"`
+	Signed       bool             `json:"signatures_checked"` // false when no public key was given
+	LastSignedAt time.Time        `json:"last_signed_at,omitzero"`
+	Unanchored   int64            `json:"unanchored_records"` // records newer than the last checkpoint
+	FirstBad     *AuditProblem    `json:"first_problem,omitempty"`
+	Problems     []AuditProblem   `json:"problems,omitempty"`   // at most 100
+	LiveState    *LiveStateResult `json:"live_state,omitempty"` // live rows compared with their history
+	Duration     string           `json:"duration"`
 }
 
 // VerifyAudit checks the whole log: every chain links and hashes correctly,
@@ -129,6 +136,9 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 		}
 	}
 	v.finish(heads)
+	if v.res.LiveState, err = s.verifyLiveState(ctx, v.problem); err != nil {
+		return nil, err
+	}
 	r := v.res
 	sort.SliceStable(r.Problems, func(i, j int) bool { return problemOrder(r.Problems[i]) < problemOrder(r.Problems[j]) })
 	if len(r.Problems) > 0 {

@@ -49,7 +49,7 @@ func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now 
 	}
 	return c, s.record(ctx, tx, a, now, change{action: "case.opened", entityType: "case", entityID: c.ID,
 		data: map[string]any{"number": c.Number, "title": c.Title, "subject": c.Subject, "category": c.Category,
-			"priority": c.Priority, "status": c.Status, "due_at": c.SLA.DueAt}})
+			"priority": c.Priority, "status": c.Status, "due_at": c.SLA.DueAt}, state: caseState(c)})
 }
 
 // CreateCase opens a case directly (without a report). Errors: EInvalid.
@@ -132,14 +132,16 @@ func (s *Service) Triage(ctx context.Context, a Actor, reportID string, in Triag
 			return err
 		}
 		if err := s.record(ctx, tx, a, now, change{action: "report.triaged", entityType: "report", entityID: r.ID,
-			data: map[string]any{"case_id": c.ID, "case_number": c.Number}}); err != nil {
+			data: map[string]any{"case_id": c.ID, "case_number": c.Number}, state: s.reportState(r)}); err != nil {
 			return err
+		}
+		if !contains(c.ReportIDs, r.ID) {
+			c.ReportIDs = append(c.ReportIDs, r.ID)
 		}
 		if err := s.record(ctx, tx, a, now, change{action: "case.report_linked", entityType: "case", entityID: c.ID,
-			data: map[string]any{"report_id": r.ID, "tracking_code": r.TrackingCode}}); err != nil {
+			data: map[string]any{"report_id": r.ID, "tracking_code": r.TrackingCode}, state: caseState(c)}); err != nil {
 			return err
 		}
-		c.ReportIDs = append(c.ReportIDs, r.ID)
 		rOut, cOut = r, c
 		return nil
 	})
@@ -207,7 +209,7 @@ func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version in
 		c.Version = version + 1
 		data["version"] = c.Version
 		out = c
-		return s.record(ctx, tx, a, now, change{action: action, entityType: "case", entityID: c.ID, data: data})
+		return s.record(ctx, tx, a, now, change{action: action, entityType: "case", entityID: c.ID, data: data, state: caseState(c)})
 	})
 	return out, err
 }
@@ -448,7 +450,8 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 	}
 	var out *Note
 	err := s.Store.InTx(ctx, func(tx Tx) error {
-		if _, err := tx.LockCase(ctx, caseID); err != nil {
+		c, err := tx.LockCase(ctx, caseID)
+		if err != nil {
 			return err
 		}
 		now := s.now()
@@ -458,7 +461,7 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 		}
 		out = n
 		return s.record(ctx, tx, a, now, change{action: "case.note_added", entityType: "case", entityID: caseID,
-			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}})
+			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}, state: caseState(c)})
 	})
 	return out, err
 }
