@@ -36,8 +36,9 @@ import (
 
 // LiveStateResult summarises the comparison of live rows with their history.
 type LiveStateResult struct {
-	Checked   int64 `json:"checked"`   // cases and reports compared
-	Unchecked int64 `json:"unchecked"` // history has no state snapshot (written before snapshots)
+	Checked   int64  `json:"checked"`   // cases and reports compared
+	Unchecked int64  `json:"unchecked"` // history has no state snapshot (written before snapshots)
+	Duration  string `json:"duration"`
 }
 
 // caseFields and reportFields are the snapshot fields, in the order in which
@@ -157,6 +158,7 @@ type liveCheck struct {
 // chain and compares the result with the live rows, reporting divergences
 // through problem.
 func (s *Service) verifyLiveState(ctx context.Context, problem func(AuditProblem)) (*LiveStateResult, error) {
+	start := time.Now()
 	lc := &liveCheck{s: s, res: &LiveStateResult{}, problem: problem, chains: map[string]*history{}}
 	err := s.Store.ScanAudit(ctx, func(r *AuditRecord) error {
 		if (r.EntityType != "case" && r.EntityType != "report") || r.Chain != ChainFor(r.EntityType, r.EntityID) {
@@ -180,6 +182,7 @@ func (s *Service) verifyLiveState(ctx context.Context, problem func(AuditProblem
 		return nil, err
 	}
 	lc.missingRows()
+	lc.res.Duration = time.Since(start).Round(time.Millisecond).String()
 	return lc.res, nil
 }
 

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +80,7 @@ func testVerifyLiveState(t *testing.T, open opener) {
 			t.Fatalf("old history: ok %v, live %+v, first %+v; want ok, 1 unchecked", res.OK, res.LiveState, res.FirstBad)
 		}
 	})
+	t.Run("BenchLiveState", func(t *testing.T) { benchLiveState(t, open) })
 	t.Run("OKManyCases", func(t *testing.T) {
 		f := newVerifyFixture(t, open)
 		ctx := t.Context()
@@ -99,6 +102,40 @@ func testVerifyLiveState(t *testing.T, open opener) {
 			t.Fatalf("%d cases: ok %v, live %+v, first %+v", n, res.OK, res.LiveState, res.FirstBad)
 		}
 	})
+}
+
+// benchLiveState measures verification of REGCASE_VERIFY_BENCH_CASES cases
+// (each opened, assigned and updated: 3 records and a snapshot each); it is
+// skipped unless the variable is set (BENCHMARKS.md).
+func benchLiveState(t *testing.T, open opener) {
+	n, _ := strconv.Atoi(os.Getenv("REGCASE_VERIFY_BENCH_CASES"))
+	if n <= 0 {
+		t.Skip("set REGCASE_VERIFY_BENCH_CASES to measure")
+	}
+	f := newVerifyFixture(t, open)
+	ctx := t.Context()
+	start := time.Now()
+	for i := range n {
+		c, err := f.svc.CreateCase(ctx, f.sup, regcase.NewCase{Title: fmt.Sprintf("case %d", i),
+			Subject: regcase.Subject{Name: "Harbour Fish"}, Category: "food_safety"})
+		if err == nil {
+			c, err = f.svc.Assign(ctx, f.sup, c.ID, c.Version, "oidc:ivy")
+		}
+		if err == nil {
+			_, err = f.svc.UpdateCase(ctx, f.sup, c.ID, c.Version, regcase.CasePatch{Priority: ptr(regcase.PriorityHigh)})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("wrote %d cases in %s", n, time.Since(start).Round(time.Millisecond))
+	for range 3 {
+		res := f.verify(t)
+		if !res.OK {
+			t.Fatalf("ok false: %+v", res.FirstBad)
+		}
+		t.Logf("verify: %d records, %d rows compared, total %s, of which live state %s", res.Records, res.LiveState.Checked, res.Duration, res.LiveState.Duration)
+	}
 }
 
 func (f *verifyFixture) caseID() string { return strings.TrimPrefix(f.caseChain, "case:") }
