@@ -250,10 +250,7 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to change it", c.Number)
 		}
 		if p.Priority != nil && PriorityRank(*p.Priority) < PriorityRank(c.Priority) {
-			if err := Authorize(a, ActCaseLowerPriority); err != nil {
-				return "", nil, Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, *p.Priority)
-			}
-			if err := s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee); err != nil {
+			if err := s.mayLowerPriority(a, c, *p.Priority); err != nil {
 				return "", nil, err
 			}
 		}
@@ -278,6 +275,30 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 		}
 		return "case.updated", map[string]any{"changed": changed}, nil
 	})
+}
+
+// mayLowerPriority is the rule for lowering c's priority to to: the role
+// needs ActCaseLowerPriority and the lifecycle's case rule must allow it on
+// this case. Errors: EForbidden, EObjectForbidden.
+func (s *Service) mayLowerPriority(a Actor, c *Case, to Priority) error {
+	if err := Authorize(a, ActCaseLowerPriority); err != nil {
+		return Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, to)
+	}
+	return s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee)
+}
+
+// PriorityChoices lists, lowest first, the priorities a may give c with
+// UpdateCase: its current one and every higher one, and the lower ones only
+// when a may lower this case's priority. Forms offer exactly these.
+func (s *Service) PriorityChoices(a Actor, c *Case) []Priority {
+	lower := s.mayLowerPriority(a, c, PriorityLow) == nil
+	var out []Priority
+	for _, p := range Priorities {
+		if lower || PriorityRank(p) >= PriorityRank(c.Priority) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Transition moves a case through the lifecycle. Errors: EConflict for an
