@@ -73,8 +73,8 @@ func (s *Server) CreateDatabase(tb testing.TB) *Database {
 		}
 	}
 	return &Database{
-		Name:     name,
-		OwnerURL: s.urlFor(url.UserPassword(owner, ownerPW), name),
+		Name:      name,
+		OwnerURL:  s.urlFor(url.UserPassword(owner, ownerPW), name),
 		AppURL:    s.urlFor(url.UserPassword(app, appPW), name),
 		WorkerURL: s.urlFor(url.UserPassword(worker, workerPW), name),
 		AdminURL:  s.urlFor(s.base.User, name),
