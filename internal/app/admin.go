@@ -281,6 +281,9 @@ func (e *env) audit(ctx context.Context) error {
 		}
 		fmt.Fprintf(e.stdout, "records: %d  chains: %d  checkpoints: %d  unanchored: %d  %s  (%s)\n",
 			res.Records, res.Chains, res.Checkpoints, res.Unanchored, sig, res.Duration)
+		if ls := res.LiveState; ls != nil {
+			fmt.Fprintf(e.stdout, "live rows compared with their history: %d  without a state snapshot: %d\n", ls.Checked, ls.Unchecked)
+		}
 	}
 	if !res.OK {
 		return &exitError{code: ExitDataErr, msg: fmt.Sprintf("audit verification FAILED (%d problems); first bad: %s", len(res.Problems), res.FirstBad)}
