@@ -23,6 +23,13 @@ import (
 // matches the signed history, and the first divergent entity and field are
 // named (AuditProblem.Entity, AuditProblem.Field).
 //
+// Replaying also checks each step: a snapshot may differ from the previous
+// one only in the fields its action changes (stepFields: a paused clock
+// does not retitle a case). So a row edited behind the application's back
+// and then changed legitimately — whose next snapshot, taken from the
+// edited row, would otherwise launder the edit — is named at the record
+// whose snapshot first shows the unexplained change.
+//
 // Records written before snapshots existed carry no state; a chain is
 // compared from its first record that carries one, and a chain without any
 // is not compared (LiveStateResult.Unchecked counts them), so an untampered
@@ -51,6 +58,23 @@ var (
 		"subject", "description_hmac", "location_hmac", "occurred_at", "has_reporter", "erased_at",
 		"received_at", "updated_at"}
 )
+
+// stepFields are the snapshot fields each action may change; an action not
+// listed (a newer version's) is not step-checked.
+var stepFields = map[string][]string{
+	"case.report_linked":     {"report_ids"},
+	"case.updated":           {"title", "category", "subject", "priority", "due_at", "breached_at", "updated_at", "version"},
+	"case.transitioned":      {"status", "assignee", "details", "resolution", "closed_at", "paused_at", "pause_reason", "paused_total_us", "updated_at", "version"},
+	"case.assigned":          {"assignee", "updated_at", "version"},
+	"case.sla_paused":        {"paused_at", "pause_reason", "updated_at", "version"},
+	"case.sla_resumed":       {"paused_at", "pause_reason", "paused_total_us", "due_at", "breached_at", "updated_at", "version"},
+	"case.sla_breached":      {"breached_at", "priority", "updated_at", "version"},
+	"case.note_added":        {},
+	"report.triaged":         {"status", "case_id", "updated_at"},
+	"report.dismissed":       {"status", "dismiss_reason", "updated_at"},
+	"report.reporter_erased": {"erased_at", "updated_at"},
+	"report.pii_viewed":      {},
+}
 
 func stamp(t time.Time) string { return AuditTime(t).Format(time.RFC3339Nano) }
 
@@ -160,16 +184,18 @@ type liveCheck struct {
 func (s *Service) verifyLiveState(ctx context.Context, problem func(AuditProblem)) (*LiveStateResult, error) {
 	start := time.Now()
 	lc := &liveCheck{s: s, res: &LiveStateResult{}, problem: problem, chains: map[string]*history{}}
+	var prev map[string]json.RawMessage // the scanned chain's last snapshot
 	err := s.Store.ScanAudit(ctx, func(r *AuditRecord) error {
 		if (r.EntityType != "case" && r.EntityType != "report") || r.Chain != ChainFor(r.EntityType, r.EntityID) {
 			return nil
 		}
 		h := lc.chains[r.Chain]
 		if h == nil {
-			h = &history{}
+			h, prev = &history{}, nil
 			lc.chains[r.Chain] = h
 		}
 		h.fold(r)
+		prev = lc.step(r, prev)
 		return nil
 	})
 	if err != nil {
@@ -184,6 +210,36 @@ func (s *Service) verifyLiveState(ctx context.Context, problem func(AuditProblem
 	lc.missingRows()
 	lc.res.Duration = time.Since(start).Round(time.Millisecond).String()
 	return lc.res, nil
+}
+
+// step checks that r's snapshot differs from prev (the chain's previous
+// one; nil at its start or after a record without state) only in what r's
+// action changes, and returns r's snapshot.
+func (lc *liveCheck) step(r *AuditRecord, prev map[string]json.RawMessage) map[string]json.RawMessage {
+	raw := recordState(r)
+	var cur map[string]json.RawMessage
+	if raw == nil || json.Unmarshal(raw, &cur) != nil {
+		return nil
+	}
+	allowed, known := stepFields[r.Action]
+	if prev == nil || !known {
+		return cur
+	}
+	fields := caseFields
+	if r.EntityType == "report" {
+		fields = reportFields
+	}
+	for _, f := range append(slices.Clone(fields), sortedKeys(cur)...) {
+		p, inP := prev[f]
+		c, inC := cur[f]
+		if inP && inC && !bytes.Equal(p, c) && !slices.Contains(allowed, f) {
+			lc.problem(AuditProblem{RecordID: r.ID, Chain: r.Chain, Seq: r.Seq, Entity: r.Chain, Field: f,
+				Reason: fmt.Sprintf("%s does not change %s, yet its snapshot has %s where the previous one had %s: the row was changed behind the application's back before this change",
+					r.Action, f, clip(c), clip(p))})
+			break
+		}
+	}
+	return cur
 }
 
 func (lc *liveCheck) cases(ctx context.Context) error {

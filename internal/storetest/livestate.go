@@ -80,6 +80,7 @@ func testVerifyLiveState(t *testing.T, open opener) {
 			t.Fatalf("old history: ok %v, live %+v, first %+v; want ok, 1 unchecked", res.OK, res.LiveState, res.FirstBad)
 		}
 	})
+	testVerifyLaundering(t, open)
 	t.Run("BenchLiveState", func(t *testing.T) { benchLiveState(t, open) })
 	t.Run("OKManyCases", func(t *testing.T) {
 		f := newVerifyFixture(t, open)
@@ -154,4 +155,61 @@ func (f *verifyFixture) wantLiveBad(t *testing.T, entity, field string) {
 	if !strings.Contains(res.FirstBad.String(), entity) {
 		t.Errorf("problem text %q does not name %s", res.FirstBad.String(), entity)
 	}
+}
+
+// testVerifyLaundering: a row edited behind the application's back and then
+// changed through it (the next snapshot is taken from the edited row) is
+// still named, at the record whose snapshot shows the unexplained change.
+func testVerifyLaundering(t *testing.T, open opener) {
+	t.Run("ErrLiveEditThenLegitChange", func(t *testing.T) {
+		f := newVerifyFixture(t, open)
+		f.exec(t, fmt.Sprintf(`UPDATE cases SET title = 'FORGED' WHERE id = '%s'`, f.caseID()))
+		c, err := f.store.GetCase(t.Context(), f.caseID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.PauseSLA(t.Context(), f.sup, c.ID, c.Version, "waiting for the company"); err != nil {
+			t.Fatal(err)
+		}
+		last := f.last(t, f.caseChain)
+		res := f.verify(t)
+		if res.OK || res.FirstBad == nil || res.FirstBad.RecordID != last.ID || res.FirstBad.Field != "title" || res.FirstBad.Entity != f.caseChain {
+			t.Fatalf("laundered edit: ok %v, first %+v; want record %d naming %s field title", res.OK, res.FirstBad, last.ID, f.caseChain)
+		}
+	})
+	t.Run("OKEveryActionExplainsItsChanges", func(t *testing.T) {
+		// The fixture's history took every kind of step; add the rest.
+		f := newVerifyFixture(t, open)
+		ctx := t.Context()
+		c, err := f.store.GetCase(ctx, f.caseID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err = f.svc.UpdateCase(ctx, f.sup, c.ID, c.Version, regcase.CasePatch{Title: ptr("Renamed"), Priority: ptr(regcase.PriorityLow)}); err != nil {
+			t.Fatal(err)
+		}
+		if c, err = f.svc.Assign(ctx, f.sup, c.ID, c.Version, "oidc:olga"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = f.svc.PauseSLA(ctx, f.sup, c.ID, c.Version, "lab"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Erase(ctx, f.sup, f.reportID, "DP-2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.GetReport(ctx, f.sup, f.reportID, true); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := f.svc.Submit(ctx, regcase.Actor{Role: regcase.RoleAnonymous}, regcase.SubmitReport{Channel: regcase.ChannelWeb,
+			Category: "food_safety", Subject: regcase.Subject{Name: "Other"}, Description: "spam"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Dismiss(ctx, f.sup, sub.Report.ID, "spam"); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.verify(t); !res.OK || res.LiveState.Checked != 3 {
+			t.Fatalf("legitimate history: ok %v, live %+v, first %+v", res.OK, res.LiveState, res.FirstBad)
+		}
+	})
 }
