@@ -85,6 +85,7 @@ secrets_dir="$(sed -n 's/^REGCASE_SECRETS_DIR=//p' "$env_file" | tail -1)"
 secrets_dir="${REGCASE_SECRETS_DIR:-${secrets_dir:-./secrets}}"
 [[ "$secrets_dir" == /* ]] || secrets_dir="$REPO_ROOT/$secrets_dir"
 for f in pg_superuser_password pg_owner_password pg_api_password database_url_owner database_url_api \
+         pg_worker_password database_url_worker \
          redis_acl redis_url data_key audit_signing_key tls_cert.pem tls_key.pem; do
   [[ -s "$secrets_dir/$f" ]] || die "missing secret file $secrets_dir/$f (scripts/gen-secrets.sh --dir $secrets_dir)"
 done

@@ -216,6 +216,7 @@ section "deploy A by digest"
 SECRET_PREFIX=rcc
 env -u DOCKER_HOST scripts/gen-secrets.sh --dir "$WORK/secrets" >"$OUT/gen-secrets.log" 2>&1 || { failed "gen-secrets"; exit 1; }
 for f in pg_superuser_password pg_owner_password pg_api_password database_url_owner database_url_api \
+         pg_worker_password database_url_worker \
          redis_acl redis_url data_key audit_signing_key tls_cert.pem tls_key.pem; do
   k="${f%.pem}"
   docker secret create "${SECRET_PREFIX}_${k}_v1" "$WORK/secrets/$f" >/dev/null

@@ -212,6 +212,7 @@ section "secrets and environment"
 SECRET_PREFIX="$(tr -c 'a-z0-9\n' '_' <<<"$stack")"
 scripts/gen-secrets.sh --dir "$WORK/secrets" >"$OUT/gen-secrets.log" 2>&1 || { failed "scripts/gen-secrets.sh"; exit 1; }
 for f in pg_superuser_password pg_owner_password pg_api_password database_url_owner database_url_api \
+         pg_worker_password database_url_worker \
          redis_acl redis_url data_key audit_signing_key tls_cert.pem tls_key.pem; do
   k="${f%.pem}"
   docker secret rm "${SECRET_PREFIX}_${k}_v1" >/dev/null 2>&1 || true

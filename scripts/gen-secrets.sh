@@ -7,14 +7,14 @@
 #   --force         regenerate every file (a NEW database cluster is needed: the passwords are
 #                   baked into it on first start; use --rotate for a running system)
 #   --rotate NAME   regenerate one logical secret and everything derived from it:
-#                   pg_owner | pg_api | pg_superuser | redis | data_key | audit_signing_key | tls |
+#                   pg_owner | pg_api | pg_worker | pg_superuser | redis | data_key | audit_signing_key | tls |
 #                   grafana
 #                   (see ops/runbook-single-host.md "Secret rotation" for the rollout steps)
 #   --tls-host H    extra DNS name for the self-signed certificate (default: localhost, proxy)
 #
 # Existing files are never overwritten without --force/--rotate, so the script is safe to re-run.
 # Files: pg_superuser_password pg_owner_password pg_api_password database_url_owner
-#        database_url_api redis_password redis_acl redis_url data_key grafana_admin_password
+#        database_url_api pg_worker_password database_url_worker redis_password redis_acl redis_url data_key grafana_admin_password
 #        audit_signing_key
 #        audit_public_key (not secret) tls_cert.pem tls_key.pem (self-signed: replace with the
 #        real certificate in production).
@@ -66,6 +66,12 @@ if fresh database_url_owner pg_owner || [[ " ${changed[*]} " == *" pg_owner_pass
 fi
 if fresh database_url_api pg_api || [[ " ${changed[*]} " == *" pg_api_password "* ]]; then
   put database_url_api "postgres://regcase_api:$(<"$dir/pg_api_password")@$PG_HOST:5432/$PG_DB?sslmode=disable"
+fi
+# The worker's own login (regcase_wrk, member of regcase_worker: the only role that may insert
+# audit checkpoints).
+fresh pg_worker_password pg_worker && put pg_worker_password "$(pw)"
+if fresh database_url_worker pg_worker || [[ " ${changed[*]} " == *" pg_worker_password "* ]]; then
+  put database_url_worker "postgres://regcase_wrk:$(<"$dir/pg_worker_password")@$PG_HOST:5432/$PG_DB?sslmode=disable"
 fi
 
 fresh redis_password redis && put redis_password "$(pw)"

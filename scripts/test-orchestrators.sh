@@ -140,6 +140,21 @@ hook_ok() {
   awk '/^kind: Job/{j=1} j && /helm.sh\/hook: pre-install,pre-upgrade/{h=1} j && /backoffLimit:/{b=1} j && /activeDeadlineSeconds:/{a=1} END{exit !(h && b && a)}' "$f"
 }
 check "migration Job: pre-install/pre-upgrade hook, backoffLimit, activeDeadlineSeconds" hook_ok || true
+ingress_paths() { # the Ingress routes the api, console, docs and public pages, never /metrics or /health
+  local set f paths rc=0
+  for set in "${SETS[@]}"; do
+    f="$RENDER/$set.yaml"
+    paths="$(awk '/^kind: /{ing=($2=="Ingress")} ing && /- path: /{print $3}' "$f" | tr '\n' ' ')"
+    echo "$set: $paths"
+    [[ -n "$paths" ]] || { echo "$set: no Ingress paths"; rc=1; continue; }
+    grep -qw -- '/v1' <<<"$paths" && grep -qw -- '/console' <<<"$paths" || { echo "$set: /v1 or /console not routed"; rc=1; }
+    if grep -qE '(^| )/(metrics|health)' <<<"$paths"; then echo "$set: /metrics or /health routed"; rc=1; fi
+    # "/" may only be an exact match (the landing page): as a Prefix it would route /metrics.
+    if awk '/^kind: /{ing=($2=="Ingress")} ing && /- path: \/$/{getline; if ($2 != "Exact") bad=1} END{exit !bad}' "$f"; then echo "$set: / is a Prefix"; rc=1; fi
+  done
+  return $rc
+}
+check "Ingress routes only the public pages, console, API and docs (never /metrics, /health)" ingress_paths || true
 
 # --- Swarm stack --------------------------------------------------------------------------------------
 echo "== Swarm: stack.yml"
@@ -164,7 +179,7 @@ stack_shape() { # what the issue asks of the stack, read from the resolved file
   [[ "$(grep -c 'failure_action: rollback' "$f")" -ge 3 ]] || { echo "api/worker/proxy must roll back on failure"; return 1; }
   [[ "$(grep -c 'order: start-first' "$f")" -ge 4 ]] || { echo "start-first updates and rollbacks"; return 1; }
   grep -q 'attachable: true' "$f" && { echo "an attachable network"; return 1; }
-  [[ "$(grep -c 'external: true' "$f")" -eq 11 ]] || { echo "11 external secrets expected"; return 1; }
+  [[ "$(grep -c 'external: true' "$f")" -eq 13 ]] || { echo "13 external secrets expected"; return 1; }
   grep -q 'name: regcase_nginx_conf_000000000000' "$f" || { echo "configs are not content-versioned"; return 1; }
   echo "stack shape ok"
 }

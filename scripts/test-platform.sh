@@ -403,7 +403,7 @@ else
       find "$WORK/diagx" -type f | sed "s|$WORK/diagx/||" | sort
       [[ -n "$(find "$WORK/diagx" -name postgres.txt)" && -n "$(find "$WORK/diagx" -path '*logs/api.log')" ]] || return 1
       local s
-      for s in pg_api_password pg_owner_password pg_superuser_password redis_password data_key audit_signing_key; do
+      for s in pg_api_password pg_worker_password pg_owner_password pg_superuser_password redis_password data_key audit_signing_key; do
         if grep -r -q -F "$(cat "$SECRETS/$s")" "$WORK/diagx"; then echo "secret $s found in the bundle"; return 1; fi
       done
     }

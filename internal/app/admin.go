@@ -325,6 +325,9 @@ func (e *env) audit(ctx context.Context) error {
 			res.Records, res.Chains, res.Checkpoints, res.Unanchored, sig, res.Duration)
 		fmt.Fprintf(e.stdout, "merkle log: %d leaves  %d tree checkpoints  unsequenced: %d  witness checkpoints checked: %d\n",
 			res.TreeSize, res.TreeCheckpoints, res.Unsequenced, res.WitnessCheckpoints)
+		if ls := res.LiveState; ls != nil {
+			fmt.Fprintf(e.stdout, "live rows compared with their history: %d  without a state snapshot: %d\n", ls.Checked, ls.Unchecked)
+		}
 	}
 	if !res.OK {
 		return &exitError{code: ExitDataErr, msg: fmt.Sprintf("audit verification FAILED (%d problems); first bad: %s", len(res.Problems), res.FirstBad)}

@@ -404,7 +404,7 @@ func (e *e2e) verify() {
 		}
 	}
 	check("before a checkpoint")
-	code, out, errOut := ts.CLI(t, "audit", "checkpoint")
+	code, out, errOut := ts.CLIEnv(t, ts.WorkerEnv, "audit", "checkpoint")
 	if code != 0 || !strings.Contains(out, "signed") {
 		t.Fatalf("regcase audit checkpoint exited %d:\n%s%s", code, out, errOut)
 	}

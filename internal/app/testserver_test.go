@@ -81,6 +81,12 @@ type testServer struct {
 	Stderr *syncBuffer
 	Stdout *syncBuffer
 	Client *http.Client
+	// OwnerURL connects as the database owner (PostgreSQL only): tests that
+	// tamper with rows behind the application's back use it.
+	OwnerURL string
+	// WorkerEnv overrides the environment for what the worker's database
+	// role does (`audit checkpoint`); empty on SQLite, which has no roles.
+	WorkerEnv map[string]string
 	// MigrateLog is the stderr of `regcase migrate` (PostgreSQL only).
 	MigrateLog string
 
@@ -107,11 +113,15 @@ func startServer(tb testing.TB, engine string, extraEnv ...string) *testServer {
 		"REGCASE_DATA_DIR":  dir,
 	}
 	cmd, migrateLog := "all", ""
+	workerEnv, ownerURL := map[string]string{}, ""
 	switch engine {
 	case "sqlite":
 		env["DATABASE_URL"] = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "regcase.db"))
 	case "postgres":
-		ownerURL, appURL := pgtest.Start(tb).NewDatabase(tb)
+		db := pgtest.Start(tb).CreateDatabase(tb)
+		ownerURL = db.OwnerURL
+		appURL := db.AppURL
+		workerEnv["DATABASE_URL"] = db.WorkerURL
 		env["REGCASE_DATA_KEY"] = randomKey(tb)
 		env["REGCASE_AUDIT_SIGNING_KEY"] = randomKey(tb)
 		menv := copyEnv(env)
@@ -140,7 +150,7 @@ func startServer(tb testing.TB, engine string, extraEnv ...string) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{
 		Engine: engine, Names: map[regcase.Role]string{}, IDs: map[regcase.Role]string{}, Tokens: map[regcase.Role]string{},
-		Stderr: &syncBuffer{}, Stdout: &syncBuffer{}, MigrateLog: migrateLog, env: env, cancel: cancel, done: make(chan int, 1),
+		Stderr: &syncBuffer{}, Stdout: &syncBuffer{}, MigrateLog: migrateLog, WorkerEnv: workerEnv, OwnerURL: ownerURL, env: env, cancel: cancel, done: make(chan int, 1),
 		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 200, MaxIdleConnsPerHost: 200, IdleConnTimeout: 30 * time.Second,
 		}},

@@ -133,7 +133,11 @@ func (s *stack) mintTokens() {
 // start starts a process of the stack (extra overrides the environment).
 func (s *stack) start(name, command string, extra map[string]string) *proc {
 	s.t.Helper()
-	p := startProc(s.t, s.dir, name, s.envWith(extra), command)
+	env := s.envWith(extra)
+	if command == "worker" && s.db != nil && extra["DATABASE_URL"] == "" {
+		env["DATABASE_URL"] = s.db.WorkerURL // the worker's own role: it signs checkpoints
+	}
+	p := startProc(s.t, s.dir, name, env, command)
 	p.WaitReady(60 * time.Second)
 	return p
 }

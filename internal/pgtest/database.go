@@ -17,6 +17,10 @@ import (
 // the migrations grant it the application's privileges. It is cluster-wide.
 const AppGroupRole = "regcase_app"
 
+// WorkerGroupRole is the NOLOGIN role of the worker's login role: a member of
+// AppGroupRole that alone may insert audit checkpoints. It is cluster-wide.
+const WorkerGroupRole = "regcase_worker"
+
 // Database is a fresh database with its own roles.
 type Database struct {
 	Name string
@@ -25,6 +29,9 @@ type Database struct {
 	OwnerURL string
 	// AppURL connects as a LOGIN role that is a member of regcase_app.
 	AppURL string
+	// WorkerURL connects as a LOGIN role that is a member of regcase_worker
+	// (what `regcase worker`, `regcase all` and `audit checkpoint` use).
+	WorkerURL string
 	// AdminURL connects to the database as the server's superuser.
 	AdminURL string
 }
@@ -45,39 +52,45 @@ func (s *Server) CreateDatabase(tb testing.TB) *Database {
 	defer cancel()
 
 	name := "rc_" + randomHex(6)
-	owner, app := name+"_owner", name+"_app"
-	ownerPW, appPW := randomHex(16), randomHex(16)
+	owner, app, worker := name+"_owner", name+"_app", name+"_wrk"
+	ownerPW, appPW, workerPW := randomHex(16), randomHex(16), randomHex(16)
 	stmts := []string{
 		fmt.Sprintf(`CREATE ROLE %s LOGIN CREATEROLE PASSWORD '%s'`, owner, ownerPW),
 		fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, owner),
 		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, app, appPW),
+		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, worker, workerPW),
 	}
-	tb.Cleanup(func() { s.dropDatabase(tb, name, owner, app) })
-	if err := s.ensureAppGroupRole(ctx); err != nil {
-		tb.Fatalf("pgtest: create role %s: %v", AppGroupRole, err)
+	tb.Cleanup(func() { s.dropDatabase(tb, name, owner, app, worker) })
+	for _, role := range []string{AppGroupRole, WorkerGroupRole} {
+		if err := s.ensureGroupRole(ctx, role); err != nil {
+			tb.Fatalf("pgtest: create role %s: %v", role, err)
+		}
 	}
-	stmts = append(stmts, fmt.Sprintf(`GRANT %s TO %s`, AppGroupRole, app))
+	stmts = append(stmts, fmt.Sprintf(`GRANT %s TO %s`, AppGroupRole, app), fmt.Sprintf(`GRANT %s TO %s`, WorkerGroupRole, worker))
 	for _, q := range stmts {
 		if _, err := s.admin.Exec(ctx, q); err != nil {
 			tb.Fatalf("pgtest: %s: %v", firstWords(q), err)
 		}
 	}
 	return &Database{
-		Name:     name,
-		OwnerURL: s.urlFor(url.UserPassword(owner, ownerPW), name),
-		AppURL:   s.urlFor(url.UserPassword(app, appPW), name),
-		AdminURL: s.urlFor(s.base.User, name),
+		Name:      name,
+		OwnerURL:  s.urlFor(url.UserPassword(owner, ownerPW), name),
+		AppURL:    s.urlFor(url.UserPassword(app, appPW), name),
+		WorkerURL: s.urlFor(url.UserPassword(worker, workerPW), name),
+		AdminURL:  s.urlFor(s.base.User, name),
 	}
 }
 
-// ensureAppGroupRole creates regcase_app unless it exists; a concurrent
-// creation (another test binary on the same server) is fine.
-func (s *Server) ensureAppGroupRole(ctx context.Context) error {
+// ensureGroupRole creates the NOLOGIN role unless it exists; a concurrent
+// creation (another test binary on the same server) is fine. The
+// migrations grant it its privileges (and regcase_worker its membership of
+// regcase_app).
+func (s *Server) ensureGroupRole(ctx context.Context, role string) error {
 	_, err := s.admin.Exec(ctx, `
 		DO $$
 		BEGIN
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+AppGroupRole+`') THEN
-				CREATE ROLE `+AppGroupRole+` NOLOGIN;
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+role+`') THEN
+				CREATE ROLE `+role+` NOLOGIN;
 			END IF;
 		END
 		$$`)
@@ -90,12 +103,13 @@ func (s *Server) ensureAppGroupRole(ctx context.Context) error {
 
 // dropDatabase removes the database and its roles (WITH FORCE ends the
 // connections tests left open).
-func (s *Server) dropDatabase(tb testing.TB, name, owner, app string) {
+func (s *Server) dropDatabase(tb testing.TB, name, owner, app, worker string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, q := range []string{
 		fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name),
 		fmt.Sprintf(`DROP ROLE IF EXISTS %s`, app),
+		fmt.Sprintf(`DROP ROLE IF EXISTS %s`, worker),
 		fmt.Sprintf(`DROP ROLE IF EXISTS %s`, owner),
 	} {
 		if _, err := s.admin.Exec(ctx, q); err != nil {

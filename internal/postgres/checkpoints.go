@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -120,5 +122,11 @@ func (t *tx) InsertCheckpoint(ctx context.Context, c *regcase.Checkpoint) error 
 		FROM unnest($7::text[], $8::bigint[]) AS h (chain, seq)
 		WHERE ch.chain = h.chain`,
 		c.ID, c.Time, c.PrevHash, c.Hash, c.KeyID, c.Signature, chains, seqs, hashes)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeInsufficientPrivilege {
+		// The api's role (regcase_app) may not sign: migration 0004.
+		return &regcase.Error{Code: regcase.EForbidden, Err: fmt.Errorf("postgres: insert checkpoint: %w", err),
+			Message: "this database role may not insert audit checkpoints: connect as the worker's role (a member of regcase_worker)"}
+	}
 	return translate(err, "insert checkpoint", "checkpoint")
 }

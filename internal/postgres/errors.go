@@ -23,6 +23,9 @@ const (
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeUndefinedTable       = "42P01"
+	// codeInsufficientPrivilege is a missing GRANT (or the audit tables'
+	// append-only trigger).
+	codeInsufficientPrivilege = "42501"
 )
 
 // constraintIdempotencyKey is the unique constraint on reports.idempotency_key

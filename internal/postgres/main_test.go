@@ -22,6 +22,9 @@ type testDB struct {
 	// App is nil until migrated: the app role cannot see an empty schema's
 	// tables anyway.
 	App *DB
+	// Worker is the store opened as the worker role (nil until migrated):
+	// what may sign checkpoints.
+	Worker *DB
 	// Bypass runs SQL as the superuser with session_replication_role =
 	// replica, so the audit tables' triggers do not fire.
 	Bypass *pgxpool.Pool
@@ -43,6 +46,7 @@ func newMigratedDB(tb testing.TB) *testDB {
 		tb.Fatalf("Migrate: %v", err)
 	}
 	db.App = openDB(tb, db.AppURL)
+	db.Worker = openDB(tb, db.WorkerURL)
 	db.Bypass = openBypass(tb, db.AdminURL)
 	return db
 }

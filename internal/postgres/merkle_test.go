@@ -2,29 +2,9 @@ package postgres
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 )
-
-// openWorker creates a LOGIN role in regcase_worker (as an operator gives
-// the worker its own login) and opens the store as that role.
-func openWorker(tb testing.TB, db *testDB) *DB {
-	tb.Helper()
-	u, err := url.Parse(db.AppURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	name := db.Name + "_worker"
-	pw := strings.ReplaceAll(db.Name, "rc_", "pw") + "x9"
-	ctx := context.Background()
-	if _, err := db.Bypass.Exec(ctx, `CREATE ROLE `+name+` LOGIN PASSWORD '`+pw+`' IN ROLE regcase_worker`); err != nil {
-		tb.Fatalf("create worker role: %v", err)
-	}
-	tb.Cleanup(func() { _, _ = db.Bypass.Exec(context.Background(), `DROP ROLE IF EXISTS `+name) })
-	u.User = url.UserPassword(name, pw)
-	return openDB(tb, u.String())
-}
 
 // TestMerkleRoles: only the worker's role appends to the Merkle tree; the
 // api role reads it; nobody but a superuser bypassing the triggers changes
@@ -32,7 +12,7 @@ func openWorker(tb testing.TB, db *testDB) *DB {
 func TestMerkleRoles(t *testing.T) {
 	ctx := context.Background()
 	db := newMigratedDB(t)
-	worker := openWorker(t, db)
+	worker := db.Worker // a login in regcase_worker, as an operator gives the worker
 	inserts := []string{
 		`INSERT INTO audit_leaves (idx, record_id, hash) VALUES (0, 1, '\x00')`,
 		`INSERT INTO audit_tree_hashes (idx, hash) VALUES (0, '\x00')`,

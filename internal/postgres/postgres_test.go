@@ -14,17 +14,17 @@ import (
 
 // TestStore runs the engine-independent store suite. Each subtest gets a
 // fresh database, migrated as the owner role; the store under test connects
-// as the application role (a member of regcase_app), so the suite also
-// proves the grants are enough. Harness.Exec runs as the superuser with
+// as the worker role (a member of regcase_worker, itself a member of
+// regcase_app), so the suite also proves the grants are enough; what the
+// api's role alone may do is TestRoleSplit's. Harness.Exec runs as the superuser with
 // session_replication_role = replica, which skips the append-only triggers
 // (and foreign keys) — the only way past them short of dropping them.
-// The Merkle log's sequencer runs as a worker login role (regcase_worker).
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		db := newMigratedDB(t)
 		return storetest.Harness{
-			Store:  db.App,
-			Worker: openWorker(t, db),
+			Store:  db.Worker,
+			Worker: db.Worker,
 			Exec: func(ctx context.Context, sql string) error {
 				_, err := db.Bypass.Exec(ctx, sql)
 				return err

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -104,4 +106,65 @@ func TestAppPrivileges(t *testing.T) {
 			t.Errorf("app role may run %q", q)
 		}
 	}
+}
+
+// TestRoleSplit: only the worker's role may sign checkpoints; the api's
+// role may still read them (GET /v1/audit/checkpoints, audit verify).
+func TestRoleSplit(t *testing.T) {
+	ctx := context.Background()
+	db := newMigratedDB(t)
+	appendOne(t, db.App, "case:1")
+	insert := map[string]string{
+		"audit_checkpoints": `INSERT INTO audit_checkpoints (id, at, prev_hash, hash, key_id, signature)
+			VALUES (99, now(), '\x00', '\x00', 'k', '\x00')`,
+		"audit_checkpoint_heads": `INSERT INTO audit_checkpoint_heads (checkpoint_id, chain, seq, hash)
+			VALUES (99, 'case:1', 1, '\x00')`,
+	}
+	for table, q := range insert {
+		t.Run("AppInsert_"+table+"IsDenied", func(t *testing.T) {
+			_, err := db.App.Pool().Exec(ctx, q)
+			if got, want := sqlState(err), "42501"; got != want || !strings.Contains(err.Error(), "permission denied") {
+				t.Fatalf("app role: INSERT INTO %s: error %v (SQLSTATE %q), want permission denied (%s)", table, err, got, want)
+			}
+		})
+	}
+	key := newSigningKey(t)
+	t.Run("AppCheckpointFails", func(t *testing.T) {
+		svc := regcase.NewService(regcase.Deps{Store: db.App})
+		_, err := svc.Checkpoint(ctx, key)
+		if regcase.ErrorCodeOf(err) != regcase.EForbidden || !strings.Contains(err.Error(), "regcase_worker") {
+			t.Fatalf("api role: Checkpoint error = %v; want forbidden, naming the worker's role", err)
+		}
+	})
+	t.Run("WorkerCheckpointsAndAppReads", func(t *testing.T) {
+		svc := regcase.NewService(regcase.Deps{Store: db.Worker})
+		cp, err := svc.Checkpoint(ctx, key)
+		if err != nil || cp == nil {
+			t.Fatalf("worker role: Checkpoint = %v, %v; want a checkpoint", cp, err)
+		}
+		cps, err := db.App.ListCheckpoints(ctx)
+		if err != nil || len(cps) != 1 || len(cps[0].Heads) != 1 {
+			t.Fatalf("app role: ListCheckpoints = %d, %v; want the worker's one", len(cps), err)
+		}
+		res, err := regcase.NewService(regcase.Deps{Store: db.App}).VerifyAudit(ctx, regcase.SystemActor("test"), key.Public().(ed25519.PublicKey))
+		if err != nil || !res.OK || res.Checkpoints != 1 {
+			t.Fatalf("app role: VerifyAudit = %+v, %v; want ok over 1 checkpoint", res, err)
+		}
+	})
+	t.Run("WorkerIsNoOwner", func(t *testing.T) {
+		for _, q := range []string{`UPDATE audit_checkpoints SET key_id = 'x'`, `DELETE FROM audit_records`, `DROP TABLE reports`} {
+			if _, err := db.Worker.Pool().Exec(ctx, q); err == nil {
+				t.Errorf("worker role may run %q", q)
+			}
+		}
+	})
+}
+
+func newSigningKey(tb testing.TB) ed25519.PrivateKey {
+	tb.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }

@@ -69,7 +69,11 @@ type AuditProblem struct {
 	CheckpointID int64  `json:"checkpoint_id,omitempty"`
 	TreeSize     int64  `json:"tree_size,omitempty"` // a Merkle tree checkpoint's size
 	Witness      string `json:"witness,omitempty"`   // the witness copy the problem was found with
-	Reason       string `json:"reason"`
+	// Entity and Field name a live row that differs from its history
+	// (replay.go): "case:<id>" and the first divergent field.
+	Entity string `json:"entity,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
 }
 
 func (p AuditProblem) String() string {
@@ -78,6 +82,8 @@ func (p AuditProblem) String() string {
 		return fmt.Sprintf("witness checkpoint %s (tree size %d): %s", p.Witness, p.TreeSize, p.Reason)
 	case p.TreeSize != 0:
 		return fmt.Sprintf("tree checkpoint of size %d: %s", p.TreeSize, p.Reason)
+	case p.Entity != "":
+		return fmt.Sprintf("%s field %s: %s", p.Entity, p.Field, p.Reason)
 	case p.RecordID != 0:
 		return fmt.Sprintf("record %d (%s #%d): %s", p.RecordID, p.Chain, p.Seq, p.Reason)
 	case p.CheckpointID != 0:
@@ -100,14 +106,15 @@ type VerifyResult struct {
 	Unanchored   int64     `json:"unanchored_records"` // records newer than the last checkpoint
 	// The Merkle log: leaves, signed tree checkpoints, records not yet
 	// sequenced (they are at the next checkpoint) and witness copies checked.
-	TreeSize           int64          `json:"tree_size"`
-	TreeCheckpoints    int            `json:"tree_checkpoints"`
-	LastTreeSignedAt   time.Time      `json:"last_tree_signed_at,omitzero"`
-	Unsequenced        int64          `json:"unsequenced_records"`
-	WitnessCheckpoints int            `json:"witness_checkpoints,omitempty"`
-	FirstBad           *AuditProblem  `json:"first_problem,omitempty"`
-	Problems           []AuditProblem `json:"problems,omitempty"` // at most 100
-	Duration           string         `json:"duration"`
+	TreeSize           int64            `json:"tree_size"`
+	TreeCheckpoints    int              `json:"tree_checkpoints"`
+	LastTreeSignedAt   time.Time        `json:"last_tree_signed_at,omitzero"`
+	Unsequenced        int64            `json:"unsequenced_records"`
+	WitnessCheckpoints int              `json:"witness_checkpoints,omitempty"`
+	FirstBad           *AuditProblem    `json:"first_problem,omitempty"`
+	Problems           []AuditProblem   `json:"problems,omitempty"`   // at most 100
+	LiveState          *LiveStateResult `json:"live_state,omitempty"` // live rows compared with their history
+	Duration           string           `json:"duration"`
 }
 
 // VerifyAudit checks the whole log: every chain links and hashes correctly,
@@ -149,6 +156,9 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 	}
 	v.finish(heads)
 	if err := s.verifyTree(ctx, v, keys, witnessFrom(ctx)); err != nil {
+		return nil, err
+	}
+	if v.res.LiveState, err = s.verifyLiveState(ctx, v.problem); err != nil {
 		return nil, err
 	}
 	r := v.res

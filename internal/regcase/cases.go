@@ -52,7 +52,7 @@ func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now,
 	return c, s.record(ctx, tx, a, now, change{action: "case.opened", entityType: "case", entityID: c.ID,
 		data: map[string]any{"number": c.Number, "title": c.Title, "subject": c.Subject, "category": c.Category,
 			"priority": c.Priority, "status": c.Status, "due_at": c.SLA.DueAt,
-			"acknowledge_due_at": c.Deadlines.Acknowledge.DueAt, "feedback_due_at": c.Deadlines.Feedback.DueAt}})
+			"acknowledge_due_at": c.Deadlines.Acknowledge.DueAt, "feedback_due_at": c.Deadlines.Feedback.DueAt}, state: caseState(c)})
 }
 
 // CreateCase opens a case directly (without a report). Errors: EInvalid.
@@ -136,14 +136,16 @@ func (s *Service) Triage(ctx context.Context, a Actor, reportID string, in Triag
 			return err
 		}
 		if err := s.record(ctx, tx, a, now, change{action: "report.triaged", entityType: "report", entityID: r.ID,
-			data: map[string]any{"case_id": c.ID, "case_number": c.Number}}); err != nil {
+			data: map[string]any{"case_id": c.ID, "case_number": c.Number}, state: s.reportState(r)}); err != nil {
 			return err
+		}
+		if !contains(c.ReportIDs, r.ID) {
+			c.ReportIDs = append(c.ReportIDs, r.ID)
 		}
 		if err := s.record(ctx, tx, a, now, change{action: "case.report_linked", entityType: "case", entityID: c.ID,
-			data: map[string]any{"report_id": r.ID, "tracking_code": r.TrackingCode}}); err != nil {
+			data: map[string]any{"report_id": r.ID, "tracking_code": r.TrackingCode}, state: caseState(c)}); err != nil {
 			return err
 		}
-		c.ReportIDs = append(c.ReportIDs, r.ID)
 		rOut, cOut = r, c
 		return nil
 	})
@@ -216,7 +218,7 @@ func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version in
 		c.Version = version + 1
 		data["version"] = c.Version
 		out = c
-		return s.record(ctx, tx, a, now, change{action: action, entityType: "case", entityID: c.ID, data: data})
+		return s.record(ctx, tx, a, now, change{action: action, entityType: "case", entityID: c.ID, data: data, state: caseState(c)})
 	})
 	return out, err
 }
@@ -257,10 +259,7 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to change it", c.Number)
 		}
 		if p.Priority != nil && PriorityRank(*p.Priority) < PriorityRank(c.Priority) {
-			if err := Authorize(a, ActCaseLowerPriority); err != nil {
-				return "", nil, Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, *p.Priority)
-			}
-			if err := s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee); err != nil {
+			if err := s.mayLowerPriority(a, c, *p.Priority); err != nil {
 				return "", nil, err
 			}
 		}
@@ -285,6 +284,30 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 		}
 		return "case.updated", map[string]any{"changed": changed}, nil
 	})
+}
+
+// mayLowerPriority is the rule for lowering c's priority to to: the role
+// needs ActCaseLowerPriority and the lifecycle's case rule must allow it on
+// this case. Errors: EForbidden, EObjectForbidden.
+func (s *Service) mayLowerPriority(a Actor, c *Case, to Priority) error {
+	if err := Authorize(a, ActCaseLowerPriority); err != nil {
+		return Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, to)
+	}
+	return s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee)
+}
+
+// PriorityChoices lists, lowest first, the priorities a may give c with
+// UpdateCase: its current one and every higher one, and the lower ones only
+// when a may lower this case's priority. Forms offer exactly these.
+func (s *Service) PriorityChoices(a Actor, c *Case) []Priority {
+	lower := s.mayLowerPriority(a, c, PriorityLow) == nil
+	var out []Priority
+	for _, p := range Priorities {
+		if lower || PriorityRank(p) >= PriorityRank(c.Priority) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Transition moves a case through the lifecycle. Errors: EConflict for an
@@ -457,7 +480,8 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 	}
 	var out *Note
 	err := s.Store.InTx(ctx, func(tx Tx) error {
-		if _, err := tx.LockCase(ctx, caseID); err != nil {
+		c, err := tx.LockCase(ctx, caseID)
+		if err != nil {
 			return err
 		}
 		now := s.now()
@@ -467,7 +491,7 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 		}
 		out = n
 		return s.record(ctx, tx, a, now, change{action: "case.note_added", entityType: "case", entityID: caseID,
-			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}})
+			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}, state: caseState(c)})
 	})
 	return out, err
 }

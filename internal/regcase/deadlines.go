@@ -300,7 +300,7 @@ func (s *Service) MarkDeadlines(ctx context.Context, id string) (warned, breache
 		}
 		for _, ch := range changes {
 			ch.data["version"] = c.Version
-			if err := s.record(ctx, tx, a, now, change{action: ch.action, entityType: "case", entityID: c.ID, data: ch.data}); err != nil {
+			if err := s.record(ctx, tx, a, now, change{action: ch.action, entityType: "case", entityID: c.ID, data: ch.data, state: caseState(c)}); err != nil {
 				return err
 			}
 		}

@@ -114,6 +114,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 		action: "report.received", entityType: "report", entityID: r.ID,
 		data: map[string]any{"tracking_code": r.TrackingCode, "channel": r.Channel, "category": r.Category,
 			"subject": r.Subject, "has_reporter": r.HasReporter},
+		state: s.reportState(r),
 	})
 	if err != nil {
 		return nil, err
@@ -236,7 +237,7 @@ func (s *Service) GetReport(ctx context.Context, a Actor, id string, withPII boo
 	err = s.Store.InTx(ctx, func(tx Tx) error {
 		return s.record(ctx, tx, a, s.now(), change{
 			action: "report.pii_viewed", entityType: "report", entityID: r.ID,
-			data: map[string]any{"fields": []string{"reporter"}},
+			data: map[string]any{"fields": []string{"reporter"}}, state: s.reportState(r),
 		})
 	})
 	if err != nil {
@@ -285,7 +286,8 @@ func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action,
 			data = map[string]any{}
 		}
 		data["reason"] = reason
-		return s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID, data: data})
+		return s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID, data: data,
+			state: s.reportState(r)})
 	})
 	return out, err
 }

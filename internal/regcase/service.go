@@ -137,12 +137,13 @@ type change struct {
 	entityID   string
 	data       any // audit data: what changed, never PII
 	event      any // event data; nil = data
+	state      any // the entity's state after the change (replay.go); audit only, not in the event
 }
 
 // newRecord builds (unsealed) the audit record and the outbox event of c;
 // the event records the trace context of ctx.
 func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change) (*AuditRecord, *Event, error) {
-	data, err := CanonicalJSON(c.data)
+	data, err := CanonicalJSON(withState(c.data, c.state))
 	if err != nil {
 		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
 	}
@@ -156,6 +157,11 @@ func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change
 		Action: c.action, EntityType: c.entityType, EntityID: c.entityID, Data: data,
 	}
 	evData := data
+	if c.event == nil && c.state != nil { // the snapshot stays out of the event
+		if evData, err = CanonicalJSON(c.data); err != nil {
+			return nil, nil, Internal(fmt.Errorf("event data: %w", err))
+		}
+	}
 	if c.event != nil {
 		if evData, err = json.Marshal(c.event); err != nil {
 			return nil, nil, Internal(fmt.Errorf("event data: %w", err))

@@ -314,13 +314,14 @@ func (s *Service) MarkBreached(ctx context.Context, id string) (*Case, Priority,
 			}
 		}
 		c.UpdatedAt = now
-		if err := tx.UpdateCase(ctx, c, c.Version); err != nil {
+		prev := c.Version
+		if err := tx.UpdateCase(ctx, c, prev); err != nil {
 			return err
 		}
-		c.Version++
+		c.Version = prev + 1 // UpdateCase sets it too; never count twice
 		data["version"] = c.Version
 		out = c
-		return s.record(ctx, tx, a, now, change{action: "case.sla_breached", entityType: "case", entityID: c.ID, data: data})
+		return s.record(ctx, tx, a, now, change{action: "case.sla_breached", entityType: "case", entityID: c.ID, data: data, state: caseState(c)})
 	})
 	if err != nil || out == nil {
 		return nil, "", err

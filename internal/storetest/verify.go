@@ -128,6 +128,7 @@ func testVerify(t *testing.T, open opener) {
 			t.Fatalf("chain broken by erasure: %+v", res.FirstBad)
 		}
 	})
+	testVerifyLiveState(t, open)
 	t.Run("OK10000Records", func(t *testing.T) {
 		h := open(t)
 		ctx := t.Context()

@@ -336,3 +336,47 @@ func humanizeAction(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// TestCaseEditPriorityChoices: the edit form offers an officer exactly the
+// priorities the case rules let it set — an investigator never a lower one
+// than the case has — and every choice offered is accepted.
+func TestCaseEditPriorityChoices(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		role regcase.Role
+		want []string
+	}{
+		{regcase.RoleInvestigator, []string{"high", "critical"}},
+		{regcase.RoleSupervisor, []string{"low", "normal", "high", "critical"}},
+	} {
+		t.Run(string(tc.role), func(t *testing.T) {
+			cs := e.caseIn(t, "investigating") // high, assigned to the investigator
+			c := e.as(t, tc.role)
+			path := "/console/cases/" + cs.ID
+			f := formByID(must(t, c.get(path), http.StatusOK).body, "f-edit")
+			if f == nil {
+				t.Fatal("no edit form")
+			}
+			if got := f.options["priority"]; !slices.Equal(got, tc.want) {
+				t.Fatalf("priorities offered %v, want %v", got, tc.want)
+			}
+			var want []string
+			for _, p := range e.svc.PriorityChoices(e.actor(tc.role), cs) {
+				want = append(want, string(p))
+			}
+			if !slices.Equal(f.options["priority"], want) {
+				t.Errorf("form offers %v, the service allows %v", f.options["priority"], want)
+			}
+			// The lowest change offered goes through (no 403 object_forbidden).
+			pick := tc.want[0]
+			if pick == string(cs.Priority) {
+				pick = tc.want[1]
+			}
+			must(t, c.post(path+"/edit", url.Values{"title": {cs.Title}, "priority": {pick}, "version": {f.fields["version"]}}), http.StatusSeeOther)
+			got, err := e.svc.GetCase(context.Background(), e.actor(regcase.RoleSupervisor), cs.ID)
+			if err != nil || string(got.Priority) != pick {
+				t.Fatalf("after saving %s: priority %v, %v", pick, got.Priority, err)
+			}
+		})
+	}
+}

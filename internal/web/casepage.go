@@ -27,7 +27,7 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 	}
 	final := c.lc.IsFinal(cs.Status)
 	v := &casePageView{base: officerBase(s, cs.Number+": "+cs.Title), Case: cs, Final: final, SLA: c.slaOf(cs, c.now()),
-		Details: c.details(cs), Priorities: priorityOptions(""), names: names, AssigneeName: displayName(names, cs.Assignee)}
+		Details: c.details(cs), names: names, AssigneeName: displayName(names, cs.Assignee)}
 	formFor := func(k string, def url.Values) *form {
 		if k == key && kept != nil {
 			return kept
@@ -61,6 +61,11 @@ func (c *Console) buildCasePage(ctx context.Context, r *http.Request, s *session
 		v.Pause = formFor("pause", nil)
 		v.CanEdit = c.lc.CanCaseAction(a, regcase.ActCaseUpdate, cs.Assignee)
 		v.Edit = formFor("edit", url.Values{"title": {cs.Title}, "priority": {string(cs.Priority)}})
+		// Only what the case rules let this officer choose (no lower
+		// priority for an investigator): never a choice the server refuses.
+		for _, p := range c.svc.PriorityChoices(a, cs) {
+			v.EditPriorities = append(v.EditPriorities, string(p))
+		}
 	}
 	v.CanAddNote = regcase.Can(a.Role, regcase.ActNoteCreate)
 	v.Note = formFor("note", nil)

@@ -168,15 +168,17 @@ type casePageView struct {
 	Pause       *form
 	CanEdit     bool
 	Edit        *form
-	Priorities  []string
-	CanAddNote  bool
-	Note        *form
-	CanNotes    bool
-	Notes       []*regcase.Note
-	Audit       []timelineEntry
-	AuditNext   string
-	Stale       string
-	Changes     []timelineEntry // what happened since the officer's form was made
+	// EditPriorities are the priorities this officer may choose
+	// (Service.PriorityChoices).
+	EditPriorities []string
+	CanAddNote     bool
+	Note           *form
+	CanNotes       bool
+	Notes          []*regcase.Note
+	Audit          []timelineEntry
+	AuditNext      string
+	Stale          string
+	Changes        []timelineEntry // what happened since the officer's form was made
 	// AssigneeName shows the assignee by name; names maps actor ids to names.
 	AssigneeName string
 	names        map[string]string

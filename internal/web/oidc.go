@@ -2,8 +2,14 @@ package web
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,43 +27,115 @@ type OIDCLogin interface {
 	Exchange(ctx context.Context, code, verifier, nonce string) (regcase.Actor, error)
 }
 
-// oidcFlow is one pending sign-in, keyed by its state, held for 10 minutes.
+// A pending sign-in lives in the browser, not in the server: state, nonce,
+// PKCE verifier and return path are sealed (AES-256-GCM, a key derived from
+// the platform key, so every replica opens what another sealed) into a
+// short-lived cookie scoped to /console/oidc. Starting sign-ins therefore
+// costs the server no memory, whoever starts them; the cookie cannot be
+// read (the verifier is a secret) nor forged, expires after oidcFlowTTL,
+// and the callback clears it. A state that completed is remembered until it
+// expires (bounded), so the same cookie is good once.
+const (
+	oidcStateCookie = "regcase_oidc_flow"
+	oidcFlowTTL     = 10 * time.Minute
+	// oidcMaxCookie bounds the sealed cookie (browsers keep 4096 bytes).
+	oidcMaxCookie = 2048
+	// oidcMaxUsed bounds the memory of completed states.
+	oidcMaxUsed = 10_000
+)
+
+// oidcFlow is one pending sign-in as sealed in its cookie.
 type oidcFlow struct {
-	nonce, verifier, next string
-	expires               time.Time
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"r,omitempty"`
+	Expires  int64  `json:"e"` // unix seconds
 }
 
+// oidcFlows seals and opens flows and remembers the states already used.
 type oidcFlows struct {
-	mu sync.Mutex
-	m  map[string]oidcFlow
+	aead cipher.AEAD
+	mu   sync.Mutex
+	used map[string]time.Time // state -> its flow's expiry
 }
 
-func (f *oidcFlows) put(state string, fl oidcFlow) {
+func newOIDCFlows(key []byte) oidcFlows {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("regcase web oidc flow v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return oidcFlows{aead: aead, used: map[string]time.Time{}}
+}
+
+var errFlowCookie = errors.New("sign-in cookie is forged, corrupt or too large")
+
+func (f *oidcFlows) seal(fl oidcFlow) (string, error) {
+	plain, err := json.Marshal(fl)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, f.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	v := base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, []byte(oidcStateCookie)))
+	if len(v) > oidcMaxCookie {
+		return "", errFlowCookie
+	}
+	return v, nil
+}
+
+// open returns the flow sealed in v if it is authentic and not expired.
+func (f *oidcFlows) open(v string, now time.Time) (oidcFlow, error) {
+	var fl oidcFlow
+	if len(v) > oidcMaxCookie {
+		return fl, errFlowCookie
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(raw) < f.aead.NonceSize() {
+		return fl, errFlowCookie
+	}
+	n := f.aead.NonceSize()
+	plain, err := f.aead.Open(nil, raw[:n], raw[n:], []byte(oidcStateCookie))
+	if err != nil {
+		return fl, errFlowCookie
+	}
+	if err := json.Unmarshal(plain, &fl); err != nil || fl.State == "" {
+		return fl, errFlowCookie
+	}
+	if !now.Before(time.Unix(fl.Expires, 0)) {
+		return fl, errors.New("sign-in cookie expired")
+	}
+	return fl, nil
+}
+
+// use marks the flow's state used; false when it already was.
+func (f *oidcFlows) use(fl oidcFlow, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = map[string]oidcFlow{}
+	if _, ok := f.used[fl.State]; ok {
+		return false
 	}
-	for k, v := range f.m {
-		if time.Now().After(v.expires) {
-			delete(f.m, k)
+	if len(f.used) >= oidcMaxUsed {
+		for k, exp := range f.used {
+			if !now.Before(exp) {
+				delete(f.used, k)
+			}
 		}
 	}
-	if len(f.m) < 10_000 {
-		f.m[state] = fl
+	if len(f.used) < oidcMaxUsed {
+		f.used[fl.State] = time.Unix(fl.Expires, 0)
 	}
+	// Full of live states: the provider's code is single-use anyway.
+	return true
 }
-
-// take returns and forgets a pending flow: a state is good once.
-func (f *oidcFlows) take(state string) (oidcFlow, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fl, ok := f.m[state]
-	delete(f.m, state)
-	return fl, ok && time.Now().Before(fl.expires)
-}
-
-const oidcStateCookie = "regcase_oidc_state"
 
 func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if c.deps.OIDC == nil {
@@ -65,16 +143,22 @@ func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := r.URL.Query().Get("next")
-	if !safeNext(next) {
+	if !safeNext(next) || len(next) > 512 {
 		next = ""
 	}
-	state, nonce, verifier := randomToken(), randomToken(), randomToken()
-	sum := sha256.Sum256([]byte(verifier))
-	c.oidc.put(state, oidcFlow{nonce: nonce, verifier: verifier, next: next, expires: time.Now().Add(10 * time.Minute)})
-	// The state also rides in a cookie bound to this browser, so a code
-	// obtained in another browser cannot complete here (login CSRF).
-	http.SetCookie(w, c.cookie(oidcStateCookie, state, "/console/oidc", 600))
-	http.Redirect(w, r, c.deps.OIDC.AuthURL(state, nonce, base64.RawURLEncoding.EncodeToString(sum[:])), http.StatusSeeOther)
+	fl := oidcFlow{State: randomToken(), Nonce: randomToken(), Verifier: randomToken(), Next: next,
+		Expires: c.now().Add(oidcFlowTTL).Unix()}
+	sealed, err := c.oidc.seal(fl)
+	if err != nil {
+		c.log.Error("oidc sign-in: seal the flow cookie", "error", err, "request_id", requestID(w))
+		http.Redirect(w, r, "/console/login?ended=oidc", http.StatusSeeOther)
+		return
+	}
+	sum := sha256.Sum256([]byte(fl.Verifier))
+	// The flow rides in a cookie bound to this browser, so a code obtained
+	// in another browser cannot complete here (login CSRF).
+	http.SetCookie(w, c.cookie(oidcStateCookie, sealed, "/console/oidc", int(oidcFlowTTL.Seconds())))
+	http.Redirect(w, r, c.deps.OIDC.AuthURL(fl.State, fl.Nonce, base64.RawURLEncoding.EncodeToString(sum[:])), http.StatusSeeOther)
 }
 
 func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
@@ -90,27 +174,36 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	ck, err := r.Cookie(oidcStateCookie)
 	http.SetCookie(w, c.cookie(oidcStateCookie, "", "/console/oidc", -1))
-	if err != nil || state == "" || ck.Value != state {
-		fail("state does not match this browser", err)
+	if err != nil {
+		fail("no sign-in cookie in this browser", err)
 		return
 	}
-	fl, ok := c.oidc.take(state)
-	if !ok {
-		fail("unknown or expired state", nil)
+	now := c.now()
+	fl, err := c.oidc.open(ck.Value, now)
+	if err != nil {
+		fail("sign-in cookie refused", err)
+		return
+	}
+	if state == "" || !hmac.Equal([]byte(state), []byte(fl.State)) {
+		fail("state does not match this browser", nil)
+		return
+	}
+	if !c.oidc.use(fl, now) {
+		fail("sign-in cookie already used", nil)
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		fail("provider refused: "+strings.ReplaceAll(e, "\n", " "), nil)
 		return
 	}
-	a, err := c.deps.OIDC.Exchange(r.Context(), q.Get("code"), fl.verifier, fl.nonce)
+	a, err := c.deps.OIDC.Exchange(r.Context(), q.Get("code"), fl.Verifier, fl.Nonce)
 	if err != nil {
 		fail("exchange or token verification failed", err)
 		return
 	}
-	s := c.sessions.create(a, nil, c.now())
+	s := c.sessions.create(a, nil, now)
 	http.SetCookie(w, c.cookie(sessionCookie, s.id, "/console", int(c.deps.SessionMax.Seconds())))
-	next := fl.next
+	next := fl.Next
 	if next == "" {
 		next = "/console/"
 	}

@@ -112,6 +112,7 @@ func New(d Deps) *Console {
 		deps: d, svc: d.Service, lc: d.Lifecycle, log: d.Log, now: d.Now,
 		sessions: newSessionStore(d.SessionIdle, d.SessionMax),
 		csrfKey:  m.Sum(nil),
+		oidc:     newOIDCFlows(key),
 		intake:   d.Intake,
 		logins:   d.Logins,
 		origin:   http.NewCrossOriginProtection(),
