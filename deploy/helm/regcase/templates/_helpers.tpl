@@ -91,9 +91,10 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Writable paths on a read-only root: /tmp and /data (the image's VOLUME) in memory. */}}
 {{- define "regcase.scratchVolumes" -}}
 - name: tmp
+  # On the node's disk, not in memory: it also spools evidence uploads (already encrypted)
+  # until the whole file has arrived, about five concurrent files of the 25 MiB maximum.
   emptyDir:
-    medium: Memory
-    sizeLimit: 16Mi
+    sizeLimit: 128Mi
 - name: data
   emptyDir:
     medium: Memory
