@@ -5,6 +5,7 @@
 # Needs root, iproute2 and dockerd (scripts/install-platform-tools.sh cluster installs them).
 #
 #   cluster_up            create the bridge, the namespaces and the daemons; init + join the swarm
+#   cluster_probe         can this machine run it (netns, veth, DOCKER-USER)? prints the refusal
 #   cluster_down          remove everything cluster_up made (also after a failed cluster_up)
 #   nd NODE CMD...        run `docker CMD...` against NODE's daemon (m1 m2 m3 w1 w2)
 #   node_stop / node_start NODE    stop / start one node's daemon (node loss, quorum loss)
@@ -88,6 +89,20 @@ node_stop() {
   done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$pidf"
+}
+
+# cluster_probe: can this machine run the harness at all? Creates and removes one namespace
+# with a veth pair; prints the exact refusal and fails when it cannot.
+cluster_probe() {
+  local c ns=rcprobe-$$ out
+  for c in ip nsenter dockerd docker iptables; do command -v "$c" >/dev/null || { echo "$c is not installed"; return 1; }; done
+  out="$(ip netns add "$ns" 2>&1)" || { echo "ip netns add: $out"; return 1; }
+  if ! out="$(ip link add "rcp$$" type veth peer name eth0 netns "$ns" 2>&1)"; then
+    ip netns del "$ns" 2>/dev/null; echo "veth into a namespace: $out"; return 1
+  fi
+  ip link del "rcp$$" 2>/dev/null || true
+  ip netns del "$ns"
+  iptables -S DOCKER-USER >/dev/null 2>&1 || { echo "no DOCKER-USER iptables chain (is the host engine running with iptables?)"; return 1; }
 }
 
 cluster_pick_storage() {
