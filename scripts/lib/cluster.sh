@@ -55,6 +55,7 @@ node_start() {
   setsid nsenter --net="/var/run/netns/$ns" dockerd \
     --config-file "$run/daemon.json" \
     >>"$root/dockerd.log" 2>&1 </dev/null &
+  disown $! 2>/dev/null || true # its SIGKILL (node loss, teardown) is expected: no job report
   local i
   for i in $(seq 1 120); do
     nd "$n" version >/dev/null 2>&1 && return 0
