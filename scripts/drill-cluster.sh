@@ -101,6 +101,7 @@ cleanup() {
 }
 pushed_local=() SKIPPED=0
 trap cleanup EXIT
+trap 'echo "drill-cluster: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 trap 'exit 130' INT TERM
 
 {
@@ -270,8 +271,8 @@ grep -E 'phase|converged|digest' "$OUT/deploy-a.log" | sed 's/^/     /'
 node_name() { local n; for n in $(cluster_nodes); do [[ "$(node_id "$n")" == "$1" ]] && { echo "$n"; return; }; done; echo "?"; }
 placement() { # SVC -> "w1 w2" (nodes of its running tasks)
   local t
-  for t in $(docker service ps -q --filter desired-state=running "$1"); do
-    [[ "$(docker inspect -f '{{.Status.State}}' "$t")" == running ]] && node_name "$(docker inspect -f '{{.NodeID}}' "$t")"
+  for t in $(docker service ps -q --filter desired-state=running "$1" 2>/dev/null); do
+    if [[ "$(docker inspect -f '{{.Status.State}}' "$t" 2>/dev/null)" == running ]]; then node_name "$(docker inspect -f '{{.NodeID}}' "$t")"; fi
   done | sort | tr '\n' ' '
 }
 show_placement() { local s; for s in api worker proxy postgres redis; do printf '     %-8s on %s\n' "$s" "$(placement "${stack}_$s")"; done; }
@@ -396,6 +397,9 @@ if wants nodeloss; then
   echo "     killing node $v (SIGKILL: daemon, containerd, every container) — api on $(placement "${stack}_api"), worker on $(placement "${stack}_worker")"
   t=$(now_ms)
   node_stop "$v" KILL
+  left="$(ip netns pids "$(node_ns "$v")" 2>/dev/null | wc -l)"
+  [[ "$left" -eq 0 ]] && pass "node $v dead: daemon, containerd, shims and every container process killed (none left in its namespace)" \
+    || failed "node $v: $left process(es) still alive in its namespace after SIGKILL"
   down_ms="" back_ms=""
   for _ in $(seq 1 360); do
     sleep 0.5

@@ -14,7 +14,7 @@
 # scripts/test-platform.sh (upstream when present, else the stand-ins).
 #
 # Test overrides (the only differences from production, in a temporary override file):
-#   prometheus.yml      scrape_interval and evaluation_interval 2 s instead of 15 s;
+#   prometheus.yml      scrape_interval, scrape_timeout and evaluation_interval 2 s (15/5/15 s);
 #   regcase.rules.yml   the real rules file with RegcaseOutboxBacklog's `for: 10m` -> 10 s and its
 #                       oldest-event threshold 300 s -> $ALERT_AGE_S s (default 15), so that the
 #                       test takes about a minute and not a quarter of an hour. The expression is
@@ -78,7 +78,7 @@ mapfile -t BACKING < <(pick_backing_images 2>"$WORK/backing.log") || { cat "$WOR
 echo "     regcase $image; prometheus $prom; ${BACKING[*]}"
 
 # --- the test overrides ----------------------------------------------------------------------------
-sed -e 's/^\(  scrape_interval:\) 15s/\1 2s/' -e 's/^\(  evaluation_interval:\) 15s/\1 2s/' \
+sed -e 's/^\(  scrape_interval:\) 15s/\1 2s/' -e 's/^\(  scrape_timeout:\) .*/\1 2s/' -e 's/^\(  evaluation_interval:\) 15s/\1 2s/' \
   deploy/prometheus/prometheus.yml >"$WORK/prometheus.yml"
 awk -v a="$ALERT" -v age="$ALERT_AGE_S" '
   /- alert:/ { inblk = ($3 == a) }

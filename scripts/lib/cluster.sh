@@ -73,12 +73,14 @@ node_stop() {
   pid="$(cat "$pidf")"
   kill -0 "$pid" 2>/dev/null || { rm -f "$pidf"; return 0; }
   if [[ "$sig" == KILL ]]; then
-    # a dead host: the daemon, its containerd and every container process die at once
-    local cpids
-    cpids="$(ps -e -o pid=,ppid= | awk -v p="$pid" 'BEGIN{k[p]=1} {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) print x}')"
-    # container processes are children of containerd-shim, which re-parents to init: find them
-    # by their network namespace instead
-    cpids+=" $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
+    # a dead host: the daemon, its containerd and every container process die at once. The
+    # shims re-parent to init, so the roots are the daemon AND every process in the node's
+    # namespace (containerd, shims); the container processes are the shims' children (in their
+    # own namespaces), found by walking the process tree down from those roots.
+    local cpids roots
+    roots="$pid $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
+    cpids="$(ps -e -o pid=,ppid= | awk -v r="$roots" 'BEGIN{n=split(r,a," "); for(i=1;i<=n;i++) k[a[i]]=1}
+      {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) print x}')"
     # shellcheck disable=SC2086
     kill -KILL $cpids 2>/dev/null || true
   else
