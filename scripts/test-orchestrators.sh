@@ -43,7 +43,7 @@ KUBE_SCORE_VERSION="${KUBE_SCORE_VERSION:-v1.20.0}"
 KUBE_VERSION="${KUBE_VERSION:-1.33.0}" # the cluster version the chart is rendered for
 
 use_engine=1 drill_args="" use_cluster=1 cluster_args=""
-CLUSTER_CI_ARGS="--max-seconds 720"
+CLUSTER_CI_ARGS="--only drain,nodeloss,registry,quorum --max-seconds 720"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
