@@ -7,7 +7,7 @@
 # Usage: scripts/drill-cluster.sh [--only LIST] [--keep] [--report FILE] [--max-seconds S]
 #
 #   --only LIST       comma-separated subset of: rolling,badimage,drain,nodeloss,registry,quorum,
-#                     secret (setup and the deploy always run)
+#                     secret,forcenew (default: all; setup and the deploy always run)
 #   --keep            leave the cluster, the registry and the stack running (cluster_down later:
 #                     `scripts/drill-cluster.sh --down`)
 #   --down            only tear down what a kept run left, and exit
@@ -32,6 +32,9 @@
 #   quorum    2 of 3 managers stopped: services keep serving, changes refused; managers back:
 #             quorum restored, a change goes through
 #   secret    scripts/rotate-secret-stack.sh database_url_api across the nodes under load
+#   forcenew  quorum lost for good: m2, m3 stopped, `docker swarm init --force-new-cluster` on m1
+#             (services, secrets, workers kept; changes accepted again), m2/m3 removed and joined
+#             again as managers; the stack converges, 0 failed requests throughout
 # Prints "ok"/"FAIL" per check and a last line "N passed, N failed". Exit 1 when a check failed,
 # 2 when this machine cannot run the cluster (the reason is printed).
 set -Eeuo pipefail
@@ -44,7 +47,7 @@ source "$REPO_ROOT/scripts/lib/cluster.sh"
 # shellcheck source=lib/drill.sh
 source "$REPO_ROOT/scripts/lib/drill.sh"
 
-stack=regcase-cluster keep=0 report="" max_seconds=900 only="rolling,badimage,drain,nodeloss,registry,quorum,secret"
+stack=regcase-cluster keep=0 report="" max_seconds=900 only="rolling,badimage,drain,nodeloss,registry,quorum,secret,forcenew"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
@@ -543,6 +546,54 @@ if wants secret; then
   echo "     connections by role: $conns"
   [[ "$conns" == *regcase_api_r2:* && "$conns" != *"regcase_api:"* ]] && pass "every application connection, from every node, uses the new role" || failed "connections: $conns"
   ! grep -rqF "$pw2" "$OUT" && pass "the new password appears in no drill log" || failed "the new password leaked into a log"
+fi
+
+# --- quorum lost for good: --force-new-cluster -------------------------------------------------------
+if wants forcenew; then
+  section "quorum lost for good: docker swarm init --force-new-cluster on m1, managers re-join"
+  load_start forcenew 300; sleep 3
+  node_stop m2; node_stop m3
+  sleep 3
+  rc=0; timeout 40 docker service scale -d "${stack}_api=3" >/dev/null 2>&1 || rc=$?
+  [[ $rc -ne 0 ]] && pass "m2, m3 gone: changes refused (exit $rc)" || failed "a change was accepted without quorum"
+  t=$(now_ms)
+  if cluster_force_new m1 >"$OUT/force-new.log" 2>&1; then
+    ms=$(( $(now_ms) - t ))
+    figure FORCE_NEW_CLUSTER_MS "$ms" "docker swarm init --force-new-cluster on m1 (m2, m3 down) -> command returned"
+    pass "m1: swarm init --force-new-cluster ($ms ms)"
+  else
+    cat "$OUT/force-new.log"; failed "swarm init --force-new-cluster"
+  fi
+  ok=0
+  for _ in $(seq 1 60); do
+    docker service scale -d "${stack}_api=3" >/dev/null 2>&1 && { ok=1; break; }
+    sleep 1
+  done
+  [[ $ok -eq 1 ]] && pass "a one-manager swarm again: services, secrets, configs and workers kept; changes accepted (api scaled to 3)" \
+    || failed "changes still refused after --force-new-cluster"
+  docker node ls --format '{{.Status}} {{.Availability}} {{.ManagerStatus}} {{.Addr}}' 2>/dev/null | sed 's/^/     /' || true
+  t=$(now_ms)
+  if cluster_rejoin_manager m2 m1 >>"$OUT/force-new.log" 2>&1 && cluster_rejoin_manager m3 m1 >>"$OUT/force-new.log" 2>&1; then
+    ok=0
+    for _ in $(seq 1 120); do
+      [[ "$(docker node ls --filter role=manager --format '{{.Status}} {{.ManagerStatus}}' | grep -cE '^Ready (Leader|Reachable)')" -eq 3 ]] && { ok=1; break; }
+      sleep 0.5
+    done
+    ms=$(( $(now_ms) - t ))
+    figure FORCE_NEW_REJOIN_MS "$ms" "m2, m3: node rm, swarm leave --force, join as managers -> 3 managers Ready"
+    [[ $ok -eq 1 ]] && pass "m2, m3 re-joined as managers: $(docker node ls --filter role=manager --format '{{.ManagerStatus}}' | tr '\n' ' ')($ms ms)" \
+      || failed "managers after the re-join: $(docker node ls --filter role=manager --format '{{.Status}}/{{.ManagerStatus}}' | tr '\n' ' ')"
+  else
+    tail -5 "$OUT/force-new.log"; failed "re-joining m2/m3"
+  fi
+  if docker service scale -d "${stack}_api=2" >/dev/null 2>&1 && drill_converged_all 180 >/dev/null 2>&1; then
+    pass "the stack converges on the recovered swarm (api back to 2)"
+  else
+    failed "stack not converged after the recovery"
+  fi
+  load_result forcenew
+  figure FORCE_NEW_LOAD_FAILED "$LOAD_FAILED" "requests failed from the loss of m2/m3 through --force-new-cluster and the re-joins — target 0 (of $LOAD_OK)"
+  [[ "$LOAD_FAILED" -eq 0 ]] && pass "served throughout the recovery: 0 failed of $LOAD_OK" || failed "recovery: $LOAD_FAILED failed"
 fi
 
 section "report"

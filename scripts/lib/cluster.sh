@@ -9,6 +9,8 @@
 #   cluster_down          remove everything cluster_up made (also after a failed cluster_up)
 #   nd NODE CMD...        run `docker CMD...` against NODE's daemon (m1 m2 m3 w1 w2)
 #   node_stop / node_start NODE    stop / start one node's daemon (node loss, quorum loss)
+#   cluster_force_new NODE; cluster_rejoin_manager NODE VIA   quorum-loss recovery
+#                         (`swarm init --force-new-cluster`, then the other managers re-join)
 #
 # Addresses: CLUSTER_NET (default 10.213.7.0/24, a private range nobody else on this machine
 # uses; change it if yours does): .1 is the bridge on the host (the registry listens there),
@@ -182,14 +184,43 @@ JSON
     [[ "$(nd "$n" info -f '{{.Swarm.LocalNodeState}}')" == active ]] \
       || nd "$n" swarm join --token "$wt" --advertise-addr "$(node_ip "$n")" "$(node_ip m1):2377" >/dev/null
   done
-  # node IDs by name (hostnames are all the machine's, so nodes are told apart by address)
-  local id addr
+  cluster_map_ids
+}
+
+# cluster_map_ids: records each node's swarm node ID (hostnames are all the machine's, so nodes
+# are told apart by address; a node that left and joined again has a new ID: Ready ones win).
+cluster_map_ids() {
+  local id addr st n
   for id in $(nd m1 node ls -q); do
-    addr="$(nd m1 node inspect -f '{{.Status.Addr}}' "$id")"
+    read -r addr st < <(nd m1 node inspect -f '{{.Status.Addr}} {{.Status.State}}' "$id")
     for n in $(cluster_nodes); do
-      if [[ "$addr" == "$(node_ip "$n")" ]]; then printf '%s\n' "$id" >"$CLUSTER_RUN/$n/node-id"; fi
+      if [[ "$addr" == "$(node_ip "$n")" ]] && [[ "$st" == ready || ! -s "$CLUSTER_RUN/$n/node-id" ]]; then
+        printf '%s\n' "$id" >"$CLUSTER_RUN/$n/node-id"
+      fi
     done
   done
+}
+
+# cluster_force_new NODE: the quorum-loss recovery: `docker swarm init --force-new-cluster` on
+# manager NODE (it becomes the only manager and keeps services, secrets, configs and workers).
+cluster_force_new() {
+  nd "$1" swarm init --force-new-cluster --advertise-addr "$(node_ip "$1")" --listen-addr "$(node_ip "$1"):2377" >/dev/null
+}
+
+# cluster_rejoin_manager NODE VIA: after a forced new cluster, NODE (a former manager whose Raft
+# state is stale) is removed from the swarm, leaves it locally and joins again as a manager
+# through manager VIA.
+cluster_rejoin_manager() {
+  local n="$1" via="$2" old tok
+  old="$(node_id "$n")"
+  nd "$via" node demote "$old" >/dev/null 2>&1 || true
+  nd "$via" node rm --force "$old" >/dev/null 2>&1 || true
+  node_start "$n"
+  nd "$n" swarm leave --force >/dev/null 2>&1 || true
+  tok="$(nd "$via" swarm join-token -q manager)"
+  nd "$n" swarm join --token "$tok" --advertise-addr "$(node_ip "$n")" --listen-addr "$(node_ip "$n"):2377" "$(node_ip "$via"):2377" >/dev/null
+  rm -f "$CLUSTER_RUN/$n/node-id"
+  cluster_map_ids
 }
 
 # node_id NODE: the swarm node ID of NODE.
