@@ -7,7 +7,7 @@
 # Usage: scripts/drill-cluster.sh [--only LIST] [--keep] [--report FILE] [--max-seconds S]
 #
 #   --only LIST       comma-separated subset of: rolling,badimage,drain,nodeloss,registry,quorum,
-#                     secret,forcenew (default: all; setup and the deploy always run)
+#                     secret,forcenew,evidence (default: all; setup and the deploy always run)
 #   --keep            leave the cluster, the registry and the stack running (cluster_down later:
 #                     `scripts/drill-cluster.sh --down`)
 #   --down            only tear down what a kept run left, and exit
@@ -35,6 +35,8 @@
 #   forcenew  quorum lost for good: m2, m3 stopped, `docker swarm init --force-new-cluster` on m1
 #             (services, secrets, workers kept; changes accepted again), m2/m3 removed and joined
 #             again as managers; the stack converges, 0 failed requests throughout
+#   evidence  scripts/release-evidence.sh of release A with the drill's result: the record's
+#             registry digest is what the registry serves for the promoted X.Y.Z, SBOM, checksums
 # Prints "ok"/"FAIL" per check and a last line "N passed, N failed". Exit 1 when a check failed,
 # 2 when this machine cannot run the cluster (the reason is printed).
 set -Eeuo pipefail
@@ -47,7 +49,7 @@ source "$REPO_ROOT/scripts/lib/cluster.sh"
 # shellcheck source=lib/drill.sh
 source "$REPO_ROOT/scripts/lib/drill.sh"
 
-stack=regcase-cluster keep=0 report="" max_seconds=900 only="rolling,badimage,drain,nodeloss,registry,quorum,secret,forcenew"
+stack=regcase-cluster keep=0 report="" max_seconds=900 only="rolling,badimage,drain,nodeloss,registry,quorum,secret,forcenew,evidence"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
@@ -594,6 +596,25 @@ if wants forcenew; then
   load_result forcenew
   figure FORCE_NEW_LOAD_FAILED "$LOAD_FAILED" "requests failed from the loss of m2/m3 through --force-new-cluster and the re-joins — target 0 (of $LOAD_OK)"
   [[ "$LOAD_FAILED" -eq 0 ]] && pass "served throughout the recovery: 0 failed of $LOAD_OK" || failed "recovery: $LOAD_FAILED failed"
+fi
+
+# --- release evidence ------------------------------------------------------------------------------
+if wants evidence; then
+  section "release evidence of A"
+  { cat "$OUT/checks.md"; echo "drill-cluster: $PASS passed, $FAIL failed"; } >"$OUT/drill-checks.log"
+  cp "$OUT/push-a.env" dist/push.env
+  if rec="$(env -u DOCKER_HOST scripts/release-evidence.sh --image "$img_a" --test-log "$OUT/drill-checks.log" --out "$OUT/release" 2>"$OUT/evidence.log")"; then
+    d="$(sed -n 's/^ *"registry_digest_ref": "\(.*\)",$/\1/p' "$rec/release.json")"
+    served="$("$CRANE" digest "$PUSH/regcase:$rel" 2>/dev/null || true)"
+    comps="$(grep -o '"bom-ref"' "$rec/sbom.cdx.json" | wc -l)"
+    summary="$(sed -n 's/.*"summary": *"\([^"]*\)".*/\1/p' "$rec/release.json" | head -1)"
+    [[ "$d" == "$ref_a" && "${d#*@}" == "$served" ]] \
+      && pass "release evidence ${rec#"$REPO_ROOT"/}: registry digest ${d#*@} (what the registry serves for :$rel), SBOM $comps components, drill result '$summary'" \
+      || failed "release evidence: recorded '$d', registry serves '$served' for :$rel"
+    (cd "$rec" && sha256sum -c --quiet SHA256SUMS) && pass "release evidence checksums verify" || failed "release evidence SHA256SUMS"
+  else
+    tail -5 "$OUT/evidence.log"; failed "scripts/release-evidence.sh"
+  fi
 fi
 
 section "report"
