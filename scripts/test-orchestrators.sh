@@ -185,7 +185,8 @@ check_only() { stack_env REGCASE_STATE_DIR="$WORK/state" REGCASE_POLICY="$POLICY
 check "scripts/deploy-stack.sh --check-only: resolve, policy, record (no engine)" check_only || true
 scripts_ok() {
   local s rc=0
-  for s in deploy-stack rollback-stack rotate-secret-stack rotate-config-stack drill-swarm test-orchestrators; do
+  for s in deploy-stack rollback-stack rotate-secret-stack rotate-config-stack drill-swarm test-orchestrators \
+           drill-cluster registry-local promote-image; do
     s="scripts/$s.sh"
     [[ -x "$s" ]] || { echo "missing or not executable: $s"; rc=1; continue; }
     bash -n "$s" || { echo "syntax: $s"; rc=1; continue; }
@@ -193,6 +194,7 @@ scripts_ok() {
     "$s" --help >/dev/null 2>&1 || { echo "--help fails: $s"; rc=1; }
   done
   bash -n scripts/lib/swarm.sh || rc=1
+  bash -n scripts/lib/cluster.sh || rc=1
   return $rc
 }
 check "Swarm scripts parse, run in strict mode and answer --help" scripts_ok || true
