@@ -402,7 +402,7 @@ if wants nodeloss; then
   echo "     killing node $v (SIGKILL: daemon, containerd, every container) — api on $(placement "${stack}_api"), worker on $(placement "${stack}_worker")"
   t=$(now_ms)
   node_stop "$v" KILL
-  left="$(ip netns pids "$(node_ns "$v")" 2>/dev/null | wc -l)"
+  left="$(ip netns pids "$(node_ns "$v")" 2>/dev/null | xargs -r ps -o stat= -p 2>/dev/null | grep -vc '^Z' || true)" # zombies are dead
   [[ "$left" -eq 0 ]] && pass "node $v dead: daemon, containerd, shims and every container process killed (none left in its namespace)" \
     || failed "node $v: $left process(es) still alive in its namespace after SIGKILL"
   down_ms="" back_ms=""
@@ -622,4 +622,4 @@ figure CLUSTER_DRILL_TOTAL_S "$((SECONDS - T0))" "wall time of scripts/drill-clu
 drill_report "$report" "Stack \`$stack\` on 3 managers + ${#CLUSTER_WORKERS[@]} workers; images from the local registry by digest (A \`$A\`); storage driver $CLUSTER_STORAGE; $([[ $ipvs -eq 1 ]] && echo "IPVS present" || echo "no IPVS: api endpoint_mode dnsrr, proxy host-mode on m1")."
 echo "report: $report (raw logs in $OUT)"
 echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+if [[ $FAIL -ne 0 ]]; then exit 1; fi

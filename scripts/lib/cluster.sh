@@ -79,12 +79,18 @@ node_stop() {
     # shims re-parent to init, so the roots are the daemon AND every process in the node's
     # namespace (containerd, shims); the container processes are the shims' children (in their
     # own namespaces), found by walking the process tree down from those roots.
-    local cpids roots
-    roots="$pid $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
-    cpids="$(ps -e -o pid=,ppid= | awk -v r="$roots" 'BEGIN{n=split(r,a," "); for(i=1;i<=n;i++) k[a[i]]=1}
-      {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) print x}')"
-    # shellcheck disable=SC2086
-    kill -KILL $cpids 2>/dev/null || true
+    # Repeated until nothing is left: a process can be forked (a healthcheck exec) between
+    # listing and killing.
+    local cpids roots sweep
+    for sweep in $(seq 1 20); do
+      roots="$pid $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
+      cpids="$(ps -e -o pid=,ppid=,stat= | awk -v r="$roots" 'BEGIN{n=split(r,a," "); for(i=1;i<=n;i++) k[a[i]]=1}
+        $3 !~ /^Z/ {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) if(x in pp) print x}')"
+      [[ -n "$cpids" ]] || break
+      # shellcheck disable=SC2086
+      kill -KILL $cpids 2>/dev/null || true
+      sleep 0.3
+    done
   else
     kill -TERM "$pid" 2>/dev/null || true
   fi
