@@ -17,13 +17,14 @@
 #   prometheus.yml      scrape_interval, scrape_timeout and evaluation_interval 2 s (15/5/15 s);
 #   regcase.rules.yml   the real rules file with RegcaseOutboxBacklog's `for: 10m` -> 10 s and its
 #                       oldest-event threshold 300 s -> $ALERT_AGE_S s (default 15), so that the
-#                       test takes about a minute and not a quarter of an hour. The expression is
-#                       otherwise the one production evaluates.
+#                       test takes about a minute and not a quarter of an hour, and
+#                       RegcaseStreamUnreachable's `for: 2m` -> 10 s. The expressions are
+#                       otherwise the ones production evaluates.
 # Checks: prometheus healthy (the compose healthcheck), both regcase-api and regcase-worker
 # targets up, the alert inactive before; Redis stopped + public reports submitted (201: intake
-# never needs Redis) -> the alert pending then firing in /api/v1/alerts (time measured); Redis
-# started -> the outbox drains and the alert is gone from /api/v1/alerts and the rule inactive
-# (time measured). Prints "ok"/"FAIL" per check and "N passed, N failed"; exit 1 on a failure,
+# never needs Redis) -> RegcaseStreamUnreachable firing, and the outbox alert pending then firing
+# in /api/v1/alerts (times measured); Redis started -> the outbox drains and both alerts are gone
+# from /api/v1/alerts, the outbox rule inactive (time measured). Prints "ok"/"FAIL" per check and "N passed, N failed"; exit 1 on a failure,
 # 2 when no engine/Compose (the reason is printed as "SKIP: ...").
 set -Eeuo pipefail
 # shellcheck source=lib/common.sh
@@ -31,7 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 image="" keep=0 max_seconds=600
 ALERT_AGE_S="${ALERT_AGE_S:-15}"
-ALERT=RegcaseOutboxBacklog
+ALERT=RegcaseOutboxBacklog ALERT2=RegcaseStreamUnreachable
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
@@ -80,12 +81,12 @@ echo "     regcase $image; prometheus $prom; ${BACKING[*]}"
 # --- the test overrides ----------------------------------------------------------------------------
 sed -e 's/^\(  scrape_interval:\) 15s/\1 2s/' -e 's/^\(  scrape_timeout:\) .*/\1 2s/' -e 's/^\(  evaluation_interval:\) 15s/\1 2s/' \
   deploy/prometheus/prometheus.yml >"$WORK/prometheus.yml"
-awk -v a="$ALERT" -v age="$ALERT_AGE_S" '
-  /- alert:/ { inblk = ($3 == a) }
+awk -v a="$ALERT" -v b="$ALERT2" -v age="$ALERT_AGE_S" '
+  /- alert:/ { inblk = ($3 == a); inb = ($3 == b) }
   inblk && /expr:/ { sub(/> 300/, "> " age) }
-  inblk && /for:/ { sub(/for: .*/, "for: 10s") }
+  (inblk || inb) && /for:/ { sub(/for: .*/, "for: 10s") }
   { print }' deploy/prometheus/rules/regcase.rules.yml >"$WORK/regcase.rules.yml"
-grep -q "oldest_event_age_seconds) > $ALERT_AGE_S" "$WORK/regcase.rules.yml" || { kill "$WATCHDOG"; die "the rules override did not apply (has $ALERT changed?)"; }
+[[ "$(grep -c 'for: 10s' "$WORK/regcase.rules.yml")" -eq 2 ]] && grep -q "oldest_event_age_seconds) > $ALERT_AGE_S" "$WORK/regcase.rules.yml" || { kill "$WATCHDOG"; die "the rules override did not apply (has $ALERT changed?)"; }
 cat >"$WORK/override.yml" <<YAML
 # test-prometheus-alerts.sh: short intervals and a short \`for:\` (see the script's header)
 configs:
@@ -123,17 +124,17 @@ trap 'exit 130' INT TERM
 
 # prom PATH: GET PATH on Prometheus, from inside its own container (no host port is published)
 prom_get() { dc exec -T prometheus curl -fsS --max-time 5 "http://127.0.0.1:9090$1"; }
-# alert_state: the alert's state in /api/v1/alerts (pending/firing), or "absent"
+# alert_state [NAME]: the alert's state in /api/v1/alerts (pending/firing), or "absent"
 alert_state() {
   local j; j="$(prom_get /api/v1/alerts 2>/dev/null)" || { echo error; return; }
   # one alert object per {"labels":{...,"alertname":"X",...},"annotations":{...},"state":"S",...}
   local s
-  s="$(tr -d '\n' <<<"$j" | sed 's/{"labels":/\n&/g' | grep -F "\"alertname\":\"$ALERT\"" | grep -o '"state":"[a-z]*"' | head -1 | cut -d'"' -f4)"
+  s="$(tr -d '\n' <<<"$j" | sed 's/{"labels":/\n&/g' | grep -F "\"alertname\":\"${1:-$ALERT}\"" | grep -o '"state":"[a-z]*"' | head -1 | cut -d'"' -f4)"
   echo "${s:-absent}"
 }
-rule_state() { # the alerting rule's own state in /api/v1/rules (inactive/pending/firing)
+rule_state() { # [NAME]: the alerting rule's own state in /api/v1/rules (inactive/pending/firing)
   prom_get '/api/v1/rules?type=alert' 2>/dev/null | tr -d '\n' | sed 's/{"state":/\n&/g' \
-    | grep -F "\"name\":\"$ALERT\"" | grep -o '^{"state":"[a-z]*"' | cut -d'"' -f4
+    | grep -F "\"name\":\"${1:-$ALERT}\"" | grep -o '^{"state":"[a-z]*"' | cut -d'"' -f4
 }
 
 # --- up ---------------------------------------------------------------------------------------------
@@ -169,13 +170,19 @@ for i in 1 2 3 4 5; do
   [[ "$code" == 201 ]] && acc=$((acc + 1))
 done
 [[ $acc -eq 5 ]] && pass "Redis stopped; 5 of 5 reports accepted (201) into the outbox" || failed "Redis stopped; only $acc of 5 reports accepted"
-seen_pending=0 fire_ms=""
+seen_pending=0 fire_ms="" fire2_ms=""
 for _ in $(seq 1 150); do
   s="$(alert_state)"
   [[ "$s" == pending ]] && seen_pending=1
+  if [[ -z "$fire2_ms" && "$(alert_state "$ALERT2")" == firing ]]; then fire2_ms=$(( $(now_ms) - t )); fi
   if [[ "$s" == firing ]]; then fire_ms=$(( $(now_ms) - t )); break; fi
   sleep 1
 done
+if [[ -n "$fire2_ms" || "$(alert_state "$ALERT2")" == firing ]]; then
+  pass "$ALERT2 firing in /api/v1/alerts ${fire2_ms:-<$(( $(now_ms) - t ))} ms after Redis stopped (regcase_stream_up 0, for 10s)"
+else
+  failed "$ALERT2 not firing while Redis is down (state $(alert_state "$ALERT2"); $(prom_get '/api/v1/query?query=regcase_stream_up' | grep -o '"value":\[[^]]*\]' || true))"
+fi
 if [[ -n "$fire_ms" ]]; then
   pass "$ALERT firing in /api/v1/alerts $fire_ms ms after Redis stopped (pending seen: $seen_pending; threshold ${ALERT_AGE_S}s + for 10s + 2 s scrape/eval)"
   echo "PROM_ALERT_FIRING_MS=$fire_ms  # redis stopped -> $ALERT firing in /api/v1/alerts (test override: age > ${ALERT_AGE_S}s, for 10s, 2 s intervals)"
@@ -188,11 +195,11 @@ t=$(now_ms)
 dc start redis >/dev/null 2>&1
 clear_ms=""
 for _ in $(seq 1 150); do
-  if [[ "$(alert_state)" == absent && "$(rule_state)" == inactive ]]; then clear_ms=$(( $(now_ms) - t )); break; fi
+  if [[ "$(alert_state)" == absent && "$(rule_state)" == inactive && "$(alert_state "$ALERT2")" == absent ]]; then clear_ms=$(( $(now_ms) - t )); break; fi
   sleep 1
 done
 if [[ -n "$clear_ms" ]]; then
-  pass "Redis back: $ALERT gone from /api/v1/alerts and the rule inactive after $clear_ms ms"
+  pass "Redis back: $ALERT and $ALERT2 gone from /api/v1/alerts, $ALERT's rule inactive, after $clear_ms ms"
   echo "PROM_ALERT_RESOLVED_MS=$clear_ms  # redis started -> outbox drained, $ALERT inactive"
 else
   failed "$ALERT still '$(alert_state)' 150 s after Redis came back"
