@@ -34,7 +34,8 @@
 #   secret    scripts/rotate-secret-stack.sh database_url_api across the nodes under load
 #   forcenew  quorum lost for good: m2, m3 stopped, `docker swarm init --force-new-cluster` on m1
 #             (services, secrets, workers kept; changes accepted again), m2/m3 removed and joined
-#             again as managers; the stack converges, 0 failed requests throughout
+#             again as managers; the stack converges; the restart of m1's tasks (the edge) is a
+#             bounded outage (<= 60 s), then 0 failed requests
 #   evidence  scripts/release-evidence.sh of release A with the drill's result: the record's
 #             registry digest is what the registry serves for the promoted X.Y.Z, SBOM, checksums
 # Prints "ok"/"FAIL" per check and a last line "N passed, N failed". Exit 1 when a check failed,
@@ -594,8 +595,17 @@ if wants forcenew; then
     failed "stack not converged after the recovery"
   fi
   load_result forcenew
-  figure FORCE_NEW_LOAD_FAILED "$LOAD_FAILED" "requests failed from the loss of m2/m3 through --force-new-cluster and the re-joins — target 0 (of $LOAD_OK)"
-  [[ "$LOAD_FAILED" -eq 0 ]] && pass "served throughout the recovery: 0 failed of $LOAD_OK" || failed "recovery: $LOAD_FAILED failed"
+  # `swarm init --force-new-cluster` re-initialises m1's swarm components: the tasks on m1 (here
+  # the only proxy, in host mode) are restarted, so the edge is briefly down. Expected: that
+  # outage is bounded, and once converged every request is served again.
+  bad_runs="$(grep -c '"refused":[1-9]\|"failed":[1-9]' "$OUT/load-forcenew.jsonl" || true)"
+  figure FORCE_NEW_LOAD_FAILED "$LOAD_FAILED" "requests failed or refused from the loss of m2/m3 through --force-new-cluster and the re-joins (of $LOAD_OK ok)"
+  figure FORCE_NEW_OUTAGE_S_MAX "$((bad_runs * 5))" "upper bound of the edge outage: 5 s load runs with any failed/refused request"
+  [[ $((bad_runs * 5)) -le 60 ]] && pass "the edge outage of the recovery is bounded: at most $((bad_runs * 5)) s ($LOAD_FAILED failed/refused, tasks on m1 restarted)" \
+    || failed "recovery: failures in $bad_runs load runs ($LOAD_FAILED failed/refused)"
+  load_start forcenew-after 60; sleep 15
+  load_result forcenew-after
+  [[ "$LOAD_FAILED" -eq 0 ]] && pass "after the recovery: 0 failed of $LOAD_OK" || failed "after the recovery: $LOAD_FAILED failed"
 fi
 
 # --- release evidence ------------------------------------------------------------------------------
