@@ -12,7 +12,7 @@
 #   cluster_force_new NODE; cluster_rejoin_manager NODE VIA   quorum-loss recovery
 #                         (`swarm init --force-new-cluster`, then the other managers re-join)
 #
-# Addresses: CLUSTER_NET (default 10.213.7.0/24, a private range nobody else on this machine
+# Addresses: CLUSTER_PREFIX (default 10.213.7, i.e. 10.213.7.0/24, a private range nobody else on this machine
 # uses; change it if yours does): .1 is the bridge on the host (the registry listens there),
 # managers are .11-.13, workers .21-.22. Nothing listens outside this /24 and loopback.
 # State lives under CLUSTER_ROOT (default /var/lib/regcase-cluster) and CLUSTER_RUN
