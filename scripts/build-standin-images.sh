@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-standin-images.sh — build LOCAL stand-in images for PostgreSQL, Redis and nginx.
 #
-# Usage: scripts/build-standin-images.sh [--force] [--list] [--golang]
+# Usage: scripts/build-standin-images.sh [--force] [--list] [--golang] [--prometheus]
 #
 # For machines that run a Docker engine but cannot pull from any registry (this project's CI).
 # The stand-ins are NOT the upstream images: they are Debian bookworm packages
@@ -24,6 +24,11 @@
 #   --golang also build regcase-standin/golang:1.26-bookworm (this host's Go toolchain on the
 #            same rootfs) so that docker/Dockerfile's default, compile-in-container target can be
 #            built offline: GO_IMAGE=regcase-standin/golang:1.26-bookworm scripts/build-image.sh --from-source
+#   --prometheus also build regcase-standin/prometheus:2-bookworm: Debian's `prometheus` package
+#            (2.42; the .deb fetched with `apt-get download` from this machine's mirror and
+#            unpacked) on the same rootfs, for the observability profile
+#            (PROMETHEUS_IMAGE=regcase-standin/prometheus:2-bookworm); see
+#            docker/standin/prometheus.Dockerfile
 #   --list   print `KEY=image` lines for the env file / compose interpolation and exit
 #            (KEY_PINNED=… lines give the version-tagged names).
 #
@@ -32,12 +37,13 @@ set -Eeuo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-force=0 golang=0 list=0
+force=0 golang=0 list=0 prometheus=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
     --force) force=1 ;;
     --golang) golang=1 ;;
+    --prometheus) prometheus=1 ;;
     --list) list=1 ;;
     *) die "unknown argument: $1 (see --help)" 64 ;;
   esac
@@ -163,6 +169,25 @@ if [[ $golang -eq 1 ]]; then
   else
     log "$gimg exists"
   fi
+fi
+if [[ $prometheus -eq 1 ]]; then
+  if [[ $force -eq 1 ]] || ! image_exists "$STANDIN_PROMETHEUS_IMAGE"; then
+    pctx="$(mktemp -d)"
+    (cd "$pctx" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null; }; }) \
+      || { rm -rf "$pctx"; die "apt-get download prometheus failed"; }
+    dpkg-deb -x "$pctx"/prometheus_*.deb "$pctx/deb"
+    cp "$pctx/deb/usr/bin/prometheus" "$pctx/deb/usr/bin/promtool" "$pctx/"
+    cp "$REPO_ROOT/docker/standin/prometheus.Dockerfile" "$pctx/Dockerfile"
+    cp "$REPO_ROOT/docker/standin/prometheus-wget.sh" "$pctx/"
+    mkdir "$pctx/empty"; rm -rf "$pctx/deb"
+    log "building $STANDIN_PROMETHEUS_IMAGE from $(basename "$pctx"/prometheus_*.deb)"
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$BASE_IMAGE" -t "$STANDIN_PROMETHEUS_IMAGE" "$pctx" >/dev/null 2>&1 \
+      || { rm -rf "$pctx"; die "building $STANDIN_PROMETHEUS_IMAGE failed"; }
+    rm -rf "$pctx"
+  else
+    log "$STANDIN_PROMETHEUS_IMAGE exists"
+  fi
+  pin_version "$STANDIN_PROMETHEUS_IMAGE" /usr/bin/prometheus --version
 fi
 pin_version "$STANDIN_PG_IMAGE" postgres --version
 pin_version "$STANDIN_REDIS_IMAGE" redis-server --version

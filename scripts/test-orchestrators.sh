@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # test-orchestrators.sh — check the Swarm stack and the Kubernetes chart; run the Swarm drills.
 #
-# Usage: scripts/test-orchestrators.sh [--no-engine] [--drill-args "ARGS"]
+# Usage: scripts/test-orchestrators.sh [--no-engine] [--drill-args "ARGS"] [--no-cluster]
+#                                       [--cluster-args "ARGS"]
 #
 #   --no-engine        only the offline checks (no Swarm drill even when an engine answers)
 #   --drill-args ARGS  extra arguments for scripts/drill-swarm.sh (e.g. "--only rolling,kill")
+#   --no-cluster       no multi-node drill (scripts/drill-cluster.sh), even when the engine can
+#   --cluster-args A   arguments for scripts/drill-cluster.sh instead of the CI set
+#                      (default "$CLUSTER_CI_ARGS"; e.g. "--only rolling,badimage,drain,nodeloss,registry,quorum,secret")
 #
 # Offline (always; needs Go, the docker CLI, network access to the Go module proxy the first time):
 #   tools    Helm (pinned $HELM_VERSION) and kube-score (pinned $KUBE_SCORE_VERSION) built from
@@ -25,6 +29,10 @@
 #   scripts  the Swarm scripts parse, run in strict mode and answer --help.
 # Engine (only when `docker info` answers; otherwise "SKIP drills: <reason>"):
 #   scripts/drill-swarm.sh (bounded; its own checks are added to the totals).
+#   scripts/drill-cluster.sh (3 managers + 2 workers, one dockerd per network namespace, images
+#   through a local registry; bounded by --max-seconds): its checks are added to the totals; it
+#   prints "SKIP cluster drill: <reason>" only when the machine cannot run it (its exit 2: no
+#   root, no engine, a tool that cannot be built); every other failure fails this script.
 # Last line: "N passed, N failed". Exit 1 when anything failed.
 set -Eeuo pipefail
 # shellcheck source=lib/common.sh
@@ -34,12 +42,15 @@ HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 KUBE_SCORE_VERSION="${KUBE_SCORE_VERSION:-v1.20.0}"
 KUBE_VERSION="${KUBE_VERSION:-1.33.0}" # the cluster version the chart is rendered for
 
-use_engine=1 drill_args=""
+use_engine=1 drill_args="" use_cluster=1 cluster_args=""
+CLUSTER_CI_ARGS="--only drain,nodeloss,registry,quorum --max-seconds 720"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) print_help "$0"; exit 0 ;;
     --no-engine) use_engine=0 ;;
     --drill-args) drill_args="${2:?}"; shift ;;
+    --no-cluster) use_cluster=0 ;;
+    --cluster-args) cluster_args="${2:?}"; shift ;;
     *) die "unknown argument: $1 (see --help)" 64 ;;
   esac
   shift
@@ -189,7 +200,8 @@ check_only() { stack_env REGCASE_STATE_DIR="$WORK/state" REGCASE_POLICY="$POLICY
 check "scripts/deploy-stack.sh --check-only: resolve, policy, record (no engine)" check_only || true
 scripts_ok() {
   local s rc=0
-  for s in deploy-stack rollback-stack rotate-secret-stack rotate-config-stack drill-swarm test-orchestrators; do
+  for s in deploy-stack rollback-stack rotate-secret-stack rotate-config-stack drill-swarm test-orchestrators \
+           drill-cluster registry-local promote-image; do
     s="scripts/$s.sh"
     [[ -x "$s" ]] || { echo "missing or not executable: $s"; rc=1; continue; }
     bash -n "$s" || { echo "syntax: $s"; rc=1; continue; }
@@ -197,6 +209,7 @@ scripts_ok() {
     "$s" --help >/dev/null 2>&1 || { echo "--help fails: $s"; rc=1; }
   done
   bash -n scripts/lib/swarm.sh || rc=1
+  bash -n scripts/lib/cluster.sh || rc=1
   return $rc
 }
 check "Swarm scripts parse, run in strict mode and answer --help" scripts_ok || true
@@ -226,6 +239,29 @@ else
     failed "scripts/drill-swarm.sh (exit $rc, no summary line)" "$WORK/drill.log"
   fi
   echo "drills took $((SECONDS - t))s"
+fi
+
+# --- engine: the multi-node drill (scripts/drill-cluster.sh) ----------------------------------------
+if [[ -n "$reason" || $use_cluster -eq 0 ]]; then
+  echo "SKIP cluster drill: ${reason:---no-cluster given}"
+else
+  echo "== multi-node Swarm drills (scripts/drill-cluster.sh ${cluster_args:-$CLUSTER_CI_ARGS})"
+  t=$SECONDS
+  rc=0
+  # shellcheck disable=SC2086
+  timeout --kill-after=60 1500 scripts/drill-cluster.sh ${cluster_args:-$CLUSTER_CI_ARGS} 2>&1 | tee "$WORK/cluster.log" || rc=$?
+  last="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/cluster.log" | tail -1 || true)"
+  if [[ $rc -eq 2 ]]; then
+    echo "SKIP cluster drill: $(grep -v '^ *$' "$WORK/cluster.log" | tail -1)"
+  elif [[ -n "$last" ]]; then
+    p="${last%% passed*}"; f="${last#*, }"; f="${f%% failed*}"
+    PASS=$((PASS + p)); FAIL=$((FAIL + f))
+    [[ $f -eq 0 ]] || FAILED_NAMES+=("drill-cluster ($f)")
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then failed "scripts/drill-cluster.sh exited $rc"; fi
+  else
+    failed "scripts/drill-cluster.sh (exit $rc, no summary line)" "$WORK/cluster.log"
+  fi
+  echo "cluster drill took $((SECONDS - t))s"
 fi
 
 echo

@@ -24,7 +24,9 @@
 #   migrate completed before api/worker started, health gates, database roles and grants, runs
 #   the end-to-end suite from the test-runner container, flips readiness with a PostgreSQL
 #   outage, stops the api under load (exit 0 within the timeout, no failed request), and
-#   `down -v` leaves nothing behind.
+#   `down -v` leaves nothing behind. Then scripts/test-prometheus-alerts.sh: Prometheus of
+#   compose.observability.yml scraping api and worker, the outbox alert firing while Redis is
+#   stopped and inactive again after.
 # Figures measured on the way go to dist/platform-measurements.env.
 # Last line: "N passed, N failed". Exit status 1 when anything failed.
 set -Eeuo pipefail
@@ -164,7 +166,7 @@ scripts_ok() {
 # The platform's scripts (scripts/ also holds other engineers' test.sh, bench.sh, …).
 PLATFORM_SCRIPTS="install-platform-tools build-image build-standin-images gen-secrets test-platform
   test-integration dev-up dev-reset push-image deploy rollback backup restore restore-drill
-  smoke-test collect-diagnostics release-evidence"
+  smoke-test collect-diagnostics release-evidence test-prometheus-alerts"
 check "every platform script parses, runs in strict mode and answers --help" scripts_ok || true
 dockerfile_offline() {
   local f=docker/Dockerfile
@@ -543,6 +545,13 @@ else
       [[ -z "$leaked" ]] || { echo "anonymous volumes left behind: $leaked"; return 1; }
     }
     check "production rehearsal cleaned up (no container, no anonymous volume left)" prod_down || true
+
+    echo "== Prometheus for real (engine): scripts/test-prometheus-alerts.sh"
+    # Its own project (test stack + compose.observability.yml's prometheus: the stand-in built from
+    # Debian's package when the upstream image is absent); Redis stopped -> the outbox alert
+    # firing in /api/v1/alerts, Redis back -> inactive. ~2 min; bounded; cleans up after itself.
+    check --timeout 600 "Prometheus scrapes api + worker; Redis down -> RegcaseOutboxBacklog firing, back -> inactive" \
+      scripts/test-prometheus-alerts.sh --image "$image" --max-seconds 540 || true
   fi
 fi
 

@@ -271,9 +271,13 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // RegisterStream exports the stream length and, per consumer group, its lag
-// and pending count, read from Redis at scrape time.
+// and pending count, read from Redis at scrape time, and regcase_stream_up:
+// 0 while Redis cannot be read. An unreachable Redis never fails the whole
+// scrape: the outbox backlog, which is what grows while Redis is down, must
+// stay visible exactly then.
 func (m *Metrics) RegisterStream(cl *stream.Client) {
 	m.reg.MustRegister(&streamCollector{cl: cl,
+		up:      prometheus.NewDesc("regcase_stream_up", "1 when the event stream's statistics could be read from Redis at scrape time, 0 when not.", nil, nil),
 		length:  prometheus.NewDesc("regcase_stream_length_events", "Entries in the event stream.", nil, nil),
 		lag:     prometheus.NewDesc("regcase_stream_consumer_lag_events", "Entries not yet delivered to the consumer group.", []string{"group"}, nil),
 		pending: prometheus.NewDesc("regcase_stream_pending_events", "Entries delivered to the group but not acknowledged.", []string{"group"}, nil),
@@ -281,11 +285,12 @@ func (m *Metrics) RegisterStream(cl *stream.Client) {
 }
 
 type streamCollector struct {
-	cl                   *stream.Client
-	length, lag, pending *prometheus.Desc
+	cl                       *stream.Client
+	up, length, lag, pending *prometheus.Desc
 }
 
 func (s *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.up
 	ch <- s.length
 	ch <- s.lag
 	ch <- s.pending
@@ -296,9 +301,10 @@ func (s *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	n, groups, err := s.cl.Stats(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(s.length, err)
+		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, 0)
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(s.length, prometheus.GaugeValue, float64(n))
 	for _, g := range groups {
 		ch <- prometheus.MustNewConstMetric(s.lag, prometheus.GaugeValue, float64(g.Lag), g.Name)

@@ -5,11 +5,14 @@
 # Needs root, iproute2 and dockerd (scripts/install-platform-tools.sh cluster installs them).
 #
 #   cluster_up            create the bridge, the namespaces and the daemons; init + join the swarm
+#   cluster_probe         can this machine run it (netns, veth, DOCKER-USER)? prints the refusal
 #   cluster_down          remove everything cluster_up made (also after a failed cluster_up)
 #   nd NODE CMD...        run `docker CMD...` against NODE's daemon (m1 m2 m3 w1 w2)
 #   node_stop / node_start NODE    stop / start one node's daemon (node loss, quorum loss)
+#   cluster_force_new NODE; cluster_rejoin_manager NODE VIA   quorum-loss recovery
+#                         (`swarm init --force-new-cluster`, then the other managers re-join)
 #
-# Addresses: CLUSTER_NET (default 10.213.7.0/24, a private range nobody else on this machine
+# Addresses: CLUSTER_PREFIX (default 10.213.7, i.e. 10.213.7.0/24, a private range nobody else on this machine
 # uses; change it if yours does): .1 is the bridge on the host (the registry listens there),
 # managers are .11-.13, workers .21-.22. Nothing listens outside this /24 and loopback.
 # State lives under CLUSTER_ROOT (default /var/lib/regcase-cluster) and CLUSTER_RUN
@@ -54,6 +57,7 @@ node_start() {
   setsid nsenter --net="/var/run/netns/$ns" dockerd \
     --config-file "$run/daemon.json" \
     >>"$root/dockerd.log" 2>&1 </dev/null &
+  disown $! 2>/dev/null || true # its SIGKILL (node loss, teardown) is expected: no job report
   local i
   for i in $(seq 1 120); do
     nd "$n" version >/dev/null 2>&1 && return 0
@@ -71,14 +75,22 @@ node_stop() {
   pid="$(cat "$pidf")"
   kill -0 "$pid" 2>/dev/null || { rm -f "$pidf"; return 0; }
   if [[ "$sig" == KILL ]]; then
-    # a dead host: the daemon, its containerd and every container process die at once
-    local cpids
-    cpids="$(ps -e -o pid=,ppid= | awk -v p="$pid" 'BEGIN{k[p]=1} {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) print x}')"
-    # container processes are children of containerd-shim, which re-parents to init: find them
-    # by their network namespace instead
-    cpids+=" $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
-    # shellcheck disable=SC2086
-    kill -KILL $cpids 2>/dev/null || true
+    # a dead host: the daemon, its containerd and every container process die at once. The
+    # shims re-parent to init, so the roots are the daemon AND every process in the node's
+    # namespace (containerd, shims); the container processes are the shims' children (in their
+    # own namespaces), found by walking the process tree down from those roots.
+    # Repeated until nothing is left: a process can be forked (a healthcheck exec) between
+    # listing and killing.
+    local cpids roots sweep
+    for sweep in $(seq 1 20); do
+      roots="$pid $(ip netns pids "$(node_ns "$n")" 2>/dev/null | tr '\n' ' ')"
+      cpids="$(ps -e -o pid=,ppid=,stat= | awk -v r="$roots" 'BEGIN{n=split(r,a," "); for(i=1;i<=n;i++) k[a[i]]=1}
+        $3 !~ /^Z/ {pp[$1]=$2} END{do{c=0; for(x in pp) if(!(x in k) && (pp[x] in k)){k[x]=1;c=1}}while(c); for(x in k) if(x in pp) print x}')"
+      [[ -n "$cpids" ]] || break
+      # shellcheck disable=SC2086
+      kill -KILL $cpids 2>/dev/null || true
+      sleep 0.3
+    done
   else
     kill -TERM "$pid" 2>/dev/null || true
   fi
@@ -88,6 +100,20 @@ node_stop() {
   done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$pidf"
+}
+
+# cluster_probe: can this machine run the harness at all? Creates and removes one namespace
+# with a veth pair; prints the exact refusal and fails when it cannot.
+cluster_probe() {
+  local c ns=rcprobe-$$ out
+  for c in ip nsenter dockerd docker iptables; do command -v "$c" >/dev/null || { echo "$c is not installed"; return 1; }; done
+  out="$(ip netns add "$ns" 2>&1)" || { echo "ip netns add: $out"; return 1; }
+  if ! out="$(ip link add "rcp$$" type veth peer name eth0 netns "$ns" 2>&1)"; then
+    ip netns del "$ns" 2>/dev/null; echo "veth into a namespace: $out"; return 1
+  fi
+  ip link del "rcp$$" 2>/dev/null || true
+  ip netns del "$ns"
+  iptables -S DOCKER-USER >/dev/null 2>&1 || { echo "no DOCKER-USER iptables chain (is the host engine running with iptables?)"; return 1; }
 }
 
 cluster_pick_storage() {
@@ -164,14 +190,45 @@ JSON
     [[ "$(nd "$n" info -f '{{.Swarm.LocalNodeState}}')" == active ]] \
       || nd "$n" swarm join --token "$wt" --advertise-addr "$(node_ip "$n")" "$(node_ip m1):2377" >/dev/null
   done
-  # node IDs by name (hostnames are all the machine's, so nodes are told apart by address)
-  local id addr
+  cluster_map_ids
+}
+
+# cluster_map_ids: records each node's swarm node ID (hostnames are all the machine's, so nodes
+# are told apart by address; a node that left and joined again has a new ID: Ready ones win).
+cluster_map_ids() {
+  local id addr st n
   for id in $(nd m1 node ls -q); do
-    addr="$(nd m1 node inspect -f '{{.Status.Addr}}' "$id")"
+    read -r addr st < <(nd m1 node inspect -f '{{.Status.Addr}} {{.Status.State}}' "$id")
     for n in $(cluster_nodes); do
-      if [[ "$addr" == "$(node_ip "$n")" ]]; then printf '%s\n' "$id" >"$CLUSTER_RUN/$n/node-id"; fi
+      if [[ "$addr" == "$(node_ip "$n")" ]] && [[ "$st" == ready || ! -s "$CLUSTER_RUN/$n/node-id" ]]; then
+        printf '%s\n' "$id" >"$CLUSTER_RUN/$n/node-id"
+      fi
     done
   done
+}
+
+# cluster_force_new NODE: the quorum-loss recovery: `docker swarm init --force-new-cluster` on
+# manager NODE (it becomes the only manager and keeps services, secrets, configs and workers).
+cluster_force_new() {
+  nd "$1" swarm init --force-new-cluster --advertise-addr "$(node_ip "$1")" --listen-addr "$(node_ip "$1"):2377" >/dev/null
+}
+
+# cluster_rejoin_manager NODE VIA: after a forced new cluster, NODE (a former manager whose Raft
+# state is stale) is removed from the swarm, leaves it locally and joins again as a manager
+# through manager VIA.
+cluster_rejoin_manager() {
+  local n="$1" via="$2" old tok
+  old="$(node_id "$n")"
+  nd "$via" node demote "$old" >/dev/null 2>&1 || true
+  nd "$via" node rm --force "$old" >/dev/null 2>&1 || true
+  node_start "$n"
+  nd "$n" swarm leave --force >/dev/null 2>&1 || true
+  tok="$(nd "$via" swarm join-token -q manager)"
+  # on a busy machine the join can answer "Timeout was reached before node joined" and go on
+  # in the background: the caller waits for the manager to be Ready
+  nd "$n" swarm join --token "$tok" --advertise-addr "$(node_ip "$n")" --listen-addr "$(node_ip "$n"):2377" "$(node_ip "$via"):2377" >/dev/null || true
+  rm -f "$CLUSTER_RUN/$n/node-id"
+  cluster_map_ids
 }
 
 # node_id NODE: the swarm node ID of NODE.

@@ -20,6 +20,7 @@ APP_IMAGE_REPO="${APP_IMAGE_REPO:-regcase}"
 STANDIN_PG_IMAGE="${STANDIN_PG_IMAGE:-regcase-standin/postgres:15-bookworm}"
 STANDIN_REDIS_IMAGE="${STANDIN_REDIS_IMAGE:-regcase-standin/redis:7-bookworm}"
 STANDIN_NGINX_IMAGE="${STANDIN_NGINX_IMAGE:-regcase-standin/nginx:1.22-bookworm}"
+STANDIN_PROMETHEUS_IMAGE="${STANDIN_PROMETHEUS_IMAGE:-regcase-standin/prometheus:2-bookworm}"
 
 # File sets (the supported combinations).
 COMPOSE_BASE=(-f compose.yml)

@@ -150,7 +150,7 @@ job_iteration() { docker service inspect -f '{{if .JobStatus}}{{.JobStatus.JobIt
 # wait_job SVC TIMEOUT_S: waits for a task of the job's current iteration to complete. Returns 0
 # when one did, 1 when the attempts are exhausted or on timeout (the tasks' errors are printed).
 wait_job() {
-  local svc="$1" timeout="$2" deadline iter t line complete failed active
+  local svc="$1" timeout="$2" deadline iter t line complete failed active failed_since=""
   deadline=$((SECONDS + timeout))
   while :; do
     iter="$(job_iteration "$svc")"
@@ -169,7 +169,14 @@ wait_job() {
       log "$svc: iteration $iter complete ($failed failed attempt(s) before)"
       return 0
     fi
+    # a failed attempt and nothing active: failed only when that holds for 15 s (longer than the
+    # job's restart delay: between a failed attempt and its retry no task is active for a moment)
     if [[ $failed -gt 0 && $active -eq 0 ]] && [[ -z "$(docker service ps -q --filter desired-state=running "$svc" 2>/dev/null)" ]]; then
+      [[ -n "$failed_since" ]] || failed_since=$SECONDS
+    else
+      failed_since=""
+    fi
+    if [[ -n "$failed_since" ]] && ((SECONDS - failed_since >= 15)); then
       log "$svc: iteration $iter FAILED after $failed attempt(s):"
       docker service ps --no-trunc --format '  {{.Name}} {{.CurrentState}} {{.Error}}' "$svc" | head -5 >&2
       return 1
