@@ -39,15 +39,23 @@ start=$(date +%s)
 section() { printf '\n== %s (%ss)\n' "$1" "$(($(date +%s) - start))"; }
 
 section "dependencies"
-scripts/install-test-deps.sh
 # Jaeger v2 for the tracing end-to-end test: built once from the Go module
 # proxy and cached (~18 min on a busy 2-core machine with a cold module
-# cache; instant afterwards).
-scripts/install-jaeger.sh
+# cache; instant afterwards). Its build starts first and runs beside the
+# other installs (much of it is downloading modules); it must be done before
+# the tests start.
+jaeger_log="$(mktemp)"
+scripts/install-jaeger.sh >"$jaeger_log" 2>&1 &
+jaeger_pid=$!
+scripts/install-test-deps.sh
 if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 	echo "installing staticcheck $STATICCHECK_VERSION"
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
+if ! wait "$jaeger_pid"; then
+	cat "$jaeger_log"; echo "scripts/install-jaeger.sh failed" >&2; exit 1
+fi
+cat "$jaeger_log"; rm -f "$jaeger_log"
 
 section "gofmt"
 unformatted=$(git ls-files -z -- '*.go' | xargs -0 gofmt -l)
