@@ -9,7 +9,7 @@
 -- a member of regcase_app (everything the api may do, the worker may do) and
 -- alone may append to the tree. Operators give the worker its own login:
 --
---   CREATE ROLE regcase_worker_login LOGIN PASSWORD '…' IN ROLE regcase_worker;
+--   CREATE ROLE regcase_wrk LOGIN PASSWORD '…' IN ROLE regcase_worker;
 
 DO $$
 BEGIN
@@ -20,9 +20,13 @@ BEGIN
             NULL; -- created concurrently by another database's migration
         END;
     END IF;
+    -- Only when missing: granting it again needs ADMIN OPTION on regcase_app,
+    -- which the owner role lacks when the platform created the roles.
+    IF NOT pg_has_role('regcase_worker', 'regcase_app', 'MEMBER') THEN
+        GRANT regcase_app TO regcase_worker;
+    END IF;
 END
 $$;
-GRANT regcase_app TO regcase_worker;
 
 -- Leaf idx (0, 1, 2 …, contiguous) is audit record record_id; hash is the
 -- RFC 6962 leaf hash of the record (regcase.LeafHash). No foreign key: a

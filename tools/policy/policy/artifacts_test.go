@@ -21,8 +21,16 @@ func TestGrafanaProvisioningAndDashboard(t *testing.T) {
 		} `yaml:"datasources"`
 	}
 	readYAML(t, repo(t, "deploy/grafana/provisioning/datasources/regcase.yml"), &ds)
-	if len(ds.Datasources) != 1 || ds.Datasources[0].UID != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" {
-		t.Fatalf("datasource provisioning: %+v", ds)
+	// Prometheus (metrics, the dashboard's datasource) and Jaeger (traces), each
+	// at the service name and port compose.observability.yml gives it.
+	want := map[string]string{"prometheus": "http://prometheus:9090", "jaeger": "http://jaeger:16686"}
+	if len(ds.Datasources) != len(want) {
+		t.Fatalf("datasource provisioning: %+v, want exactly %v", ds, want)
+	}
+	for _, d := range ds.Datasources {
+		if url, ok := want[d.UID]; !ok || d.URL != url || d.Type != d.UID {
+			t.Errorf("datasource %+v: want uid/type one of %v with its URL", d, want)
+		}
 	}
 	var prov struct {
 		Providers []struct {
