@@ -371,13 +371,18 @@ else
       q="SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'regcase%';"
       out="$(dc exec -T postgres psql -U postgres -d regcase -Atc "$q")"
       echo "roles: $out"
-      [[ "$out" == "regcase_api:true,regcase_app:false,regcase_owner:true" ]] || return 1
+      [[ "$out" == "regcase_api:true,regcase_app:false,regcase_owner:true,regcase_worker:false,regcase_wrk:true" ]] || return 1
+      # Only the worker's login signs checkpoints and appends to the Merkle log.
+      q="SELECT has_table_privilege('regcase_api','audit_checkpoints','INSERT'), has_table_privilege('regcase_api','audit_leaves','INSERT'), has_table_privilege('regcase_wrk','audit_checkpoints','INSERT'), has_table_privilege('regcase_wrk','audit_leaves','INSERT')"
+      out="$(dc exec -T postgres psql -U postgres -d regcase -Atc "$q")"
+      echo "checkpoint/leaf INSERT, api|api|worker|worker: $out"
+      [[ "$out" == "f|f|t|t" ]] || return 1
       q="SELECT has_table_privilege('regcase_api','audit_records','INSERT'), has_table_privilege('regcase_api','audit_records','UPDATE'), has_table_privilege('regcase_api','audit_records','DELETE'), (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname='regcase')"
       out="$(dc exec -T postgres psql -U postgres -d regcase -Atc "$q")"
       echo "regcase_api on audit_records insert|update|delete, database owner: $out"
       [[ "$out" == "t|f|f|regcase_owner" ]]
     }
-    check "database roles: owner migrates; the api role cannot UPDATE/DELETE audit records" roles_ok || true
+    check "database roles: owner migrates; the api role cannot UPDATE/DELETE audit records nor sign checkpoints; the worker login can" roles_ok || true
     mint() {
       local tok; tok="$(dc run --rm --no-deps -T api token create --role "$1" --name "platform-$1-$TEST_ID")"
       [[ "$tok" == rct_* ]] || return 1
