@@ -8,27 +8,11 @@
 -- regcase_app login, so a compromised api process cannot write checkpoints
 -- (it never holds the signing key either).
 --
--- Creating the role needs CREATEROLE; when regcase_worker already exists
--- (created by the platform's initdb script, or by migration 0003) it is
--- reused, and the membership is granted only when it is missing. Operators
--- create the login role once per cluster:
+-- The group role and its membership of regcase_app come from migration
+-- 0003 (which creates it when missing). Operators create the login role
+-- once per cluster:
 --
 --   CREATE ROLE regcase_wrk LOGIN PASSWORD '…' IN ROLE regcase_worker;
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'regcase_worker') THEN
-        BEGIN
-            CREATE ROLE regcase_worker NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL; -- created concurrently by another database's migration
-        END;
-    END IF;
-    IF NOT pg_has_role('regcase_worker', 'regcase_app', 'MEMBER') THEN
-        GRANT regcase_app TO regcase_worker;
-    END IF;
-END
-$$;
 
 REVOKE INSERT ON audit_checkpoints, audit_checkpoint_heads FROM regcase_app;
 GRANT SELECT, INSERT ON audit_checkpoints, audit_checkpoint_heads TO regcase_worker;
