@@ -110,7 +110,7 @@ if [[ $check_only -eq 1 ]]; then
 fi
 swarm_manager_or_die
 missing="$(missing_secrets)"
-[[ -z "$missing" ]] || die "external secrets missing from the swarm (create them first, ops/runbook-swarm.md §4):
+[[ -z "$missing" ]] || die "external secrets missing from the swarm (create them first, ops/runbook-swarm.md, section 4):
 $missing"
 image_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
 digest="$(docker image inspect -f '{{join .RepoDigests ","}}' "$image" 2>/dev/null || true)"
@@ -187,7 +187,7 @@ docker stack ps --no-trunc "$stack" >"$rec/stack-ps.txt" 2>&1 || true
 case $rc in
   0) log "converged in $((SECONDS - t0)) s" ;;
   3) fail 3 "a service failed its rollout and ROLLED BACK automatically" ;;
-  4) fail 4 "an update is PAUSED: a human decides (ops/runbook-swarm.md §3)" ;;
+  4) fail 4 "an update is PAUSED: a human decides (ops/runbook-swarm.md, section 3)" ;;
   *) fail 1 "the stack did not converge within ${timeout}s" ;;
 esac
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# drill-swarm.sh — the failure drills of issue 5 on a real single-node Docker Swarm.
+# drill-swarm.sh — the Swarm failure drills (ops/drills-swarm.md) on a real single-node Docker Swarm.
 #
 # Usage: scripts/drill-swarm.sh [--stack NAME] [--image REF] [--keep] [--report FILE]
 #                               [--max-seconds S] [--only LIST]

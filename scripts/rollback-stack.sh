@@ -91,7 +91,7 @@ for s in "${full[@]}"; do
 done
 rc=0
 WAIT_ROLLBACK_OK=1 wait_converged "$timeout" "${full[@]}" || rc=$?
-[[ $rc -eq 0 ]] || die "rollback did not converge (code $rc): ops/runbook-swarm.md §3"
+[[ $rc -eq 0 ]] || die "rollback did not converge (code $rc): ops/runbook-swarm.md, section 3"
 for s in "${full[@]}"; do log "$s now runs $(service_image "$s")"; done
 log "rolled back in $((SECONDS - t0)) s"
 if [[ $smoke -eq 1 ]]; then

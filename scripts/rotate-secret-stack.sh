@@ -20,7 +20,7 @@
 #      old one, exit 1;
 #   5. on success: write SECRET_<KEY>=<new name> into FILE (the next deploy-stack.sh uses it),
 #      then remove the old secret (Swarm refuses while anything still uses it).
-# Values that also live elsewhere need their own step BEFORE this one (ops/runbook-swarm.md §4):
+# Values that also live elsewhere need their own step BEFORE this one (ops/runbook-swarm.md, section 4):
 # a database password (a second login role, or ALTER ROLE during a window), the Redis ACL.
 # data_key cannot be rotated by replacing it (it wraps stored keys).
 set -Eeuo pipefail

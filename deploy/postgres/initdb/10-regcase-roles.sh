@@ -2,7 +2,7 @@
 # First-start initialisation of the regcase database (run once by the postgres image's entrypoint,
 # on an empty data directory, against a socket-only temporary server, as POSTGRES_USER).
 #
-# Roles (PRODUCT.md §4, the binary's contract):
+# Roles (the binary's contract; grants in internal/postgres/README.md, "Roles"):
 #   regcase_owner  LOGIN, owner of the database: `regcase migrate` connects as it.
 #   regcase_app    NOLOGIN: holds the application's privileges (granted by the migrations; no
 #                  UPDATE/DELETE on audit tables).

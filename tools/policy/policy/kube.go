@@ -1,6 +1,6 @@
 package policy
 
-// Kubernetes manifest rules (issue 5): the production-readiness rules of the Compose checker,
+// Kubernetes manifest rules (ops/adr/0002-orchestrators.md): the production-readiness rules of the Compose checker,
 // applied to rendered manifests (helm template output), plus what a cluster deployment must
 // carry — probes, disruption budgets, network policies, no service-account token, a bounded
 // migration Job, and no Secret values in the chart.

@@ -1,9 +1,10 @@
 // Package policy checks a merged Compose model against regcase's production-readiness rules
-// (seed 000 §38, PRODUCT.md §7): every service runs as a numeric non-root user on a read-only
-// root filesystem with all capabilities dropped and no-new-privileges, nothing is privileged or
-// holds the Docker socket, only the edge proxy publishes ports and never a data service,
-// long-running services have a healthcheck and a restart policy, logs rotate, CPU and memory are
-// limited, images are immutable, and secrets arrive as files, not as plain environment.
+// (docs/operations.md, "Production rules for deployment files"): every service runs as a
+// numeric non-root user on a read-only root filesystem with all capabilities dropped and
+// no-new-privileges, nothing is privileged or holds the Docker socket, only the edge proxy
+// publishes ports and never a data service, long-running services have a healthcheck and a
+// restart policy, logs rotate, CPU and memory are limited, images are immutable, and secrets
+// arrive as files, not as plain environment.
 package policy
 
 import (

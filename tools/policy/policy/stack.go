@@ -1,6 +1,6 @@
 package policy
 
-// Swarm stack rules (issue 5): the Compose rules of Check, adapted to what a Swarm service can
+// Swarm stack rules (ops/adr/0002-orchestrators.md): the Compose rules of Check, adapted to what a Swarm service can
 // express, plus the release-safety rules a stack file must encode — rolling updates that roll
 // back by themselves, placement, reservations, external versioned secrets, versioned configs,
 // overlay networks without an attachable data plane, migrations as a one-shot job.

@@ -193,7 +193,7 @@ func smoke(args []string) int {
 	s := &suite{}
 	run := randHex(4)
 
-	// Operational contract (§6).
+	// Operational contract (docs/operations.md: health and shutdown).
 	for _, p := range []string{"/health/live", "/health/ready", "/health/startup"} {
 		r, err := c.do("GET", *api+p, "", nil, nil)
 		s.check("api "+p+" 200", expect(r, err, 200))
@@ -292,7 +292,7 @@ func smoke(args []string) int {
 		base = *proxy
 	}
 
-	// Public intake (§4/§5): submit, replay, conflict, public status.
+	// Public intake (docs/domain.md: reports, idempotency): submit, replay, conflict, public status.
 	key := "e2e-" + run
 	report := map[string]any{
 		"channel": "web", "category": "food_safety",
@@ -494,7 +494,7 @@ func officerFlows(c *client, s *suite, base, admin, run, reportID string) {
 //   failed   anything after the connection was made: reset, EOF, timeout, 5xx
 // With --respect-ready (the default) the client behaves like a load balancer: it polls
 // /health/ready every 100 ms and sends no NEW request once that stops answering 200, while the
-// requests already sent finish. That is the contract under test (§6: on SIGTERM ready turns 503
+// requests already sent finish. That is the contract under test (docs/operations.md, health and shutdown: on SIGTERM ready turns 503
 // first, in-flight requests finish, then the process exits). Without it, connections that
 // arrive while the listener closes are reset by the kernel and are counted as failed.
 // Exit 1 when any request failed.

@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0
-	case "stack", "kube", "stack-rules", "kube-rules": // orchestrators.go (issue 5)
+	case "stack", "kube", "stack-rules", "kube-rules": // orchestrators.go
 		return runOrchestrator(args, stdout, stderr)
 	case "check":
 	default:

@@ -1,6 +1,6 @@
 package main
 
-// The orchestrator checks (issue 5), registered in main.go's command switch:
+// The orchestrator checks (Swarm stacks, Kubernetes manifests), registered in main.go's command switch:
 //
 //	regcase-policy stack -c stack.yml [--env-file FILE]... [--no-os-env] [--require-digest]
 //	regcase-policy kube [-f rendered.yaml]...   (stdin when no -f; e.g. helm template … | regcase-policy kube)
