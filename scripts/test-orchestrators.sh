@@ -183,7 +183,7 @@ stack_refuses() {
   grep -q 'is required' <<<"$out" || { echo "$out"; return 1; }
 }
 check "stack.yml refuses to load without its required variables" stack_refuses || true
-stack_shape() { # what the issue asks of the stack, read from the resolved file
+stack_shape() { # the shape ADR 0002 gives the stack, read from the resolved file
   local f="$WORK/stack.resolved.yml"
   [[ -s "$f" ]] || stack_env docker stack config -c stack.yml >"$f"
   grep -q 'mode: replicated-job' "$f" || { echo "no one-shot migrate job"; return 1; }
