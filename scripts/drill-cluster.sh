@@ -32,7 +32,7 @@
 #             back: deploy-stack.sh converges
 #   quorum    2 of 3 managers stopped: services keep serving, changes refused; managers back:
 #             quorum restored, a change goes through
-#   secret    scripts/rotate-secret-stack.sh database_url_api across the nodes under load
+#   secret    scripts/rotate-stack.sh --secret database_url_api across the nodes under load
 #   forcenew  quorum lost for good: m2, m3 stopped, `docker swarm init --force-new-cluster` on m1
 #             (services, secrets, workers kept; changes accepted again), m2/m3 removed and joined
 #             again as managers; the stack converges; the restart of m1's tasks (the edge) is a
@@ -539,11 +539,11 @@ if wants secret; then
   printf 'postgres://regcase_api_r2:%s@postgres:5432/regcase?sslmode=disable' "$pw2" >"$WORK/database_url_api.new"
   load_start secret 240; sleep 2
   t=$(now_ms)
-  if scripts/rotate-secret-stack.sh --env-file "$ENVF" --stack "$stack" --secret database_url_api --from-file "$WORK/database_url_api.new" --timeout 240 >"$OUT/rotate-secret.log" 2>&1; then
-    ms=$(( $(now_ms) - t )); pass "rotate-secret-stack.sh database_url_api on api+worker tasks of $(placement "${stack}_api")$(placement "${stack}_worker")($ms ms)"
+  if scripts/rotate-stack.sh --env-file "$ENVF" --stack "$stack" --secret database_url_api --from-file "$WORK/database_url_api.new" --timeout 240 >"$OUT/rotate-secret.log" 2>&1; then
+    ms=$(( $(now_ms) - t )); pass "rotate-stack.sh --secret database_url_api on api+worker tasks of $(placement "${stack}_api")$(placement "${stack}_worker")($ms ms)"
     figure SECRET_ROTATION_MS "$ms" "new secret object, api then worker rolled onto it on their nodes, old secret removed"
   else
-    tail -20 "$OUT/rotate-secret.log"; failed "rotate-secret-stack.sh"
+    tail -20 "$OUT/rotate-secret.log"; failed "rotate-stack.sh --secret"
   fi
   load_result secret
   figure SECRET_ROTATION_LOAD_FAILED "$LOAD_FAILED" "requests failed during the rotation — target 0 (of $LOAD_OK)"

@@ -24,10 +24,10 @@
 #              the load loop: automatic rollback, time from the update to rollback_completed,
 #              failed requests counted (target 0)
 #   kill       SIGKILL of one api task's container: time until the service runs 2/2 again
-#   secret     scripts/rotate-secret-stack.sh of database_url_api onto a second database login
+#   secret     scripts/rotate-stack.sh --secret database_url_api onto a second database login
 #              role, under the load loop: consumers updated, old secret removed afterwards,
 #              connections on the new role, failed requests counted (target 0)
-#   config     scripts/rotate-config-stack.sh of the proxy's nginx.conf
+#   config     scripts/rotate-stack.sh --config nginx_conf: the proxy's nginx.conf
 #   oom        api memory limit lowered to 24M (GOMEMLIMIT left at 460MiB: the misconfiguration
 #              regcase-policy's gomemlimit rule refuses) + bounded large-body pressure: OOM kill
 #              visible (exit 137, oom events), tasks restarted, then scripts/rollback-stack.sh
@@ -369,12 +369,12 @@ SQL
   load_start secret 240
   sleep 2
   t=$(now_ms)
-  if scripts/rotate-secret-stack.sh --env-file "$ENVF" --stack "$stack" --secret database_url_api --from-file "$WORK/database_url_api.new" --timeout 240 >"$OUT/rotate-secret.log" 2>&1; then
+  if scripts/rotate-stack.sh --env-file "$ENVF" --stack "$stack" --secret database_url_api --from-file "$WORK/database_url_api.new" --timeout 240 >"$OUT/rotate-secret.log" 2>&1; then
     ms=$(( $(now_ms) - t ))
-    pass "scripts/rotate-secret-stack.sh database_url_api ($ms ms)"
+    pass "scripts/rotate-stack.sh --secret database_url_api ($ms ms)"
     figure SECRET_ROTATION_MS "$ms" "new secret, api then worker rolled onto it (start-first, monitor 10s), env file updated, old secret removed"
   else
-    tail -20 "$OUT/rotate-secret.log"; failed "scripts/rotate-secret-stack.sh"
+    tail -20 "$OUT/rotate-secret.log"; failed "scripts/rotate-stack.sh --secret"
   fi
   grep -E 'consumers|updating|every consumer|removed' "$OUT/rotate-secret.log" | sed 's/^/     /'
   load_result secret
@@ -399,12 +399,12 @@ if wants config; then
   cp docker/proxy/nginx.conf "$WORK/nginx.conf"
   printf '\n# drill %s: a configuration change is a new versioned config\n' "$ts" >>"$WORK/nginx.conf"
   t=$(now_ms)
-  if scripts/rotate-config-stack.sh --env-file "$ENVF" --stack "$stack" --config nginx_conf --file "$WORK/nginx.conf" --timeout 180 >"$OUT/rotate-config.log" 2>&1; then
+  if scripts/rotate-stack.sh --env-file "$ENVF" --stack "$stack" --config nginx_conf --from-file "$WORK/nginx.conf" --timeout 180 >"$OUT/rotate-config.log" 2>&1; then
     ms=$(( $(now_ms) - t ))
-    pass "scripts/rotate-config-stack.sh nginx_conf ($ms ms)"
+    pass "scripts/rotate-stack.sh --config nginx_conf ($ms ms)"
     figure CONFIG_ROTATION_MS "$ms" "new content-versioned config, proxy rolled onto it (stop-first here: host-mode port), old version removed"
   else
-    tail -20 "$OUT/rotate-config.log"; failed "scripts/rotate-config-stack.sh"
+    tail -20 "$OUT/rotate-config.log"; failed "scripts/rotate-stack.sh --config"
   fi
   grep -E 'created|updating|removed|every' "$OUT/rotate-config.log" | sed 's/^/     /'
   "$REPO_ROOT/scripts/smoke-test.sh" --url "$URL" --insecure --retries 10 >"$OUT/smoke-config.txt" 2>&1 \

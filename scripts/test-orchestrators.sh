@@ -200,7 +200,7 @@ check_only() { stack_env REGCASE_STATE_DIR="$WORK/state" REGCASE_POLICY="$POLICY
 check "scripts/deploy-stack.sh --check-only: resolve, policy, record (no engine)" check_only || true
 scripts_ok() {
   local s rc=0
-  for s in deploy-stack rollback-stack rotate-secret-stack rotate-config-stack drill-swarm test-orchestrators \
+  for s in deploy-stack rollback-stack rotate-stack drill-swarm test-orchestrators \
            drill-cluster registry-local promote-image; do
     s="scripts/$s.sh"
     [[ -x "$s" ]] || { echo "missing or not executable: $s"; rc=1; continue; }

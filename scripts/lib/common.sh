@@ -38,7 +38,8 @@ fi
 
 log()  { printf '%s[%s]%s %s\n' "$_c_dim" "$(date -u +%H:%M:%S)" "$_c_off" "$*" >&2; }
 warn() { printf '%sWARN%s %s\n' "$_c_yel" "$_c_off" "$*" >&2; }
-die()  { printf '%sERROR%s %s\n' "$_c_red" "$_c_off" "$*" >&2; exit "${2:-1}"; }
+# die MESSAGE [CODE]: one line on stderr, then exit CODE (default 1).
+die()  { printf '%sERROR%s %s\n' "$_c_red" "$_c_off" "$1" >&2; exit "${2:-1}"; }
 
 need() {
   local c

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers of the Swarm scripts (deploy-stack, rollback-stack, rotate-*-stack, drill-swarm).
+# Helpers of the Swarm scripts (deploy-stack, rollback-stack, rotate-stack, drill-swarm).
 # Sourced after lib/common.sh, never executed.
 
 STACK_FILE="${STACK_FILE:-$REPO_ROOT/stack.yml}"
