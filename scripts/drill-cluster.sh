@@ -50,6 +50,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$REPO_ROOT/scripts/lib/swarm.sh"
 # shellcheck source=lib/cluster.sh
 source "$REPO_ROOT/scripts/lib/cluster.sh"
+# shellcheck source=lib/checks.sh
+source "$REPO_ROOT/scripts/lib/checks.sh"
 # shellcheck source=lib/drill.sh
 source "$REPO_ROOT/scripts/lib/drill.sh"
 
@@ -93,7 +95,7 @@ cleanup() {
   kill "$WATCHDOG" 2>/dev/null || true
   [[ -z "$RECEIVER_PID" ]] || kill "$RECEIVER_PID" 2>/dev/null || true
   jobs -p | xargs -r kill 2>/dev/null || true
-  if [[ $SKIPPED -eq 1 ]]; then
+  if [[ $DRILL_SKIPPED -eq 1 ]]; then
     rm -rf "$WORK"
   elif [[ $keep -eq 1 ]]; then
     echo "--keep: cluster, registry and stack left running (DOCKER_HOST=$(node_host m1)); scripts/drill-cluster.sh --down removes them"
@@ -108,7 +110,7 @@ cleanup() {
   fi
   exit "$rc"
 }
-pushed_local=() SKIPPED=0
+pushed_local=() DRILL_SKIPPED=0
 trap cleanup EXIT
 trap 'echo "drill-cluster: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 trap 'exit 130' INT TERM
@@ -122,13 +124,13 @@ trap 'exit 130' INT TERM
 
 # --- setup: cluster ------------------------------------------------------------------------------
 section "cluster up"
-skip() { echo "SKIP: $*"; echo "SKIP: $*" >>"$report"; SKIPPED=1; exit 2; }
-[[ $(id -u) -eq 0 ]] || skip "the cluster harness needs root (network namespaces, extra dockerd)"
-engine_available || skip "no host Docker engine answers (docker info)"
+skip_drill() { echo "SKIP: $*"; echo "SKIP: $*" >>"$report"; DRILL_SKIPPED=1; exit 2; }
+[[ $(id -u) -eq 0 ]] || skip_drill "the cluster harness needs root (network namespaces, extra dockerd)"
+engine_available || skip_drill "no host Docker engine answers (docker info)"
 t=$(now_ms)
-"$REPO_ROOT/scripts/install-platform-tools.sh" cluster registry crane >"$OUT/tools.log" 2>&1 || { tail -20 "$OUT/tools.log"; skip "cannot install/build the cluster tools (log above)"; }
+"$REPO_ROOT/scripts/install-platform-tools.sh" cluster registry crane >"$OUT/tools.log" 2>&1 || { tail -20 "$OUT/tools.log"; skip_drill "cannot install/build the cluster tools (log above)"; }
 figure TOOLS_MS "$(( $(now_ms) - t ))" "scripts/install-platform-tools.sh cluster registry crane (0 when cached; a cold build of registry + crane from the module proxy otherwise)"
-probe="$(cluster_probe 2>&1)" || skip "this kernel/engine refuses the harness: $probe"
+probe="$(cluster_probe 2>&1)" || skip_drill "this kernel/engine refuses the harness: $probe"
 if [[ -n "$(cluster_leftovers)" ]]; then
   warn "a previous cluster was left behind: removing it first"; cluster_down
 fi
@@ -635,5 +637,5 @@ section "report"
 figure CLUSTER_DRILL_TOTAL_S "$((SECONDS - T0))" "wall time of scripts/drill-cluster.sh up to the report (teardown excluded)"
 drill_report "$report" "Stack \`$stack\` on 3 managers + ${#CLUSTER_WORKERS[@]} workers; images from the local registry by digest (A \`$A\`); storage driver $CLUSTER_STORAGE; $([[ $ipvs -eq 1 ]] && echo "IPVS present" || echo "no IPVS: api endpoint_mode dnsrr, proxy host-mode on m1")."
 echo "report: $report (raw logs in $OUT)"
-echo "$PASS passed, $FAIL failed"
+checks_summary
 if [[ $FAIL -ne 0 ]]; then exit 1; fi

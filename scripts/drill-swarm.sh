@@ -41,6 +41,8 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/swarm.sh
 source "$REPO_ROOT/scripts/lib/swarm.sh"
+# shellcheck source=lib/checks.sh
+source "$REPO_ROOT/scripts/lib/checks.sh"
 # shellcheck source=lib/drill.sh
 source "$REPO_ROOT/scripts/lib/drill.sh"
 
@@ -140,7 +142,7 @@ if [[ "$swarm_state" == inactive ]]; then
     echo "$out"
     echo "The engine refused to create a swarm: $out" >>"$report"
     failed "docker swarm init --advertise-addr 127.0.0.1: $out"
-    echo "$PASS passed, $FAIL failed"
+    checks_summary
     exit 2
   fi
 elif [[ "$(docker info -f '{{.Swarm.ControlAvailable}}')" != true ]]; then
@@ -477,5 +479,5 @@ noipvs=""
 [[ $ipvs -eq 1 ]] || noipvs="Engine without IPVS: api endpoint_mode dnsrr, proxy published in host mode (1 replica, stop-first)."
 drill_report "$report" "Stack \`$stack\`, release A \`$img_a\`, B \`$img_b\`, bad \`$img_bad\`; backing images (local stand-ins): \`$pg\`, \`$rd\`, \`$px\`." ${noipvs:+"$noipvs"}
 echo "report: $report (raw logs in $OUT)"
-echo "$PASS passed, $FAIL failed"
+checks_summary
 [[ $FAIL -eq 0 ]]

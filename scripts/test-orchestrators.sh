@@ -37,6 +37,8 @@
 set -Eeuo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/checks.sh
+source "$REPO_ROOT/scripts/lib/checks.sh"
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 KUBE_SCORE_VERSION="${KUBE_SCORE_VERSION:-v1.20.0}"
@@ -59,39 +61,10 @@ cd "$REPO_ROOT"
 need go docker
 
 T0=$SECONDS
-PASS=0 FAIL=0
-FAILED_NAMES=()
 WORK="$(mktemp -d /tmp/regcase-orch.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 RENDER="$REPO_ROOT/dist/k8s"
 mkdir -p "$RENDER" "$REPO_ROOT/bin"
-now_ms() { date +%s%3N; }
-pass() { PASS=$((PASS + 1)); printf '%sok%s   %s\n' "$_c_grn" "$_c_off" "$1"; }
-failed() {
-  FAIL=$((FAIL + 1)); FAILED_NAMES+=("$1")
-  printf '%sFAIL%s %s\n' "$_c_red" "$_c_off" "$1"
-  if [[ -n "${2:-}" && -s "$2" ]]; then tail -n 25 "$2" | sed 's/^/     | /'; fi
-}
-# check [--timeout S] NAME CMD...: CMD (a command or a function) in a subshell, bounded in time,
-# its output in a log that is shown when it fails.
-check() {
-  local secs=300
-  if [[ "$1" == --timeout ]]; then secs="$2"; shift 2; fi
-  local name="$1"; shift
-  local log="$WORK/check.$((PASS + FAIL)).log" t rc=0 pid watchdog
-  t=$(now_ms)
-  ( "$@" ) >"$log" 2>&1 &
-  pid=$!
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$secs" & sp=$!; wait "$sp"
-    echo "TIMEOUT after ${secs}s" >>"$log"; pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null ) &
-  watchdog=$!
-  wait "$pid" || rc=$?
-  kill "$watchdog" 2>/dev/null || true
-  wait "$watchdog" 2>/dev/null || true
-  if [[ $rc -eq 0 ]]; then pass "$name ($(( $(now_ms) - t )) ms)"; else failed "$name" "$log"; return 1; fi
-}
-
 # --- tools ----------------------------------------------------------------------------------------
 echo "== tools (pinned, cached in $TOOLS_CACHE)"
 HELM="$TOOLS_CACHE/helm/$HELM_VERSION/helm"
@@ -229,15 +202,7 @@ else
   rc=0
   # shellcheck disable=SC2086
   timeout --kill-after=30 1800 scripts/drill-swarm.sh $drill_args 2>&1 | tee "$WORK/drill.log" || rc=$?
-  last="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/drill.log" | tail -1 || true)"
-  if [[ -n "$last" ]]; then
-    p="${last%% passed*}"; f="${last#*, }"; f="${f%% failed*}"
-    PASS=$((PASS + p)); FAIL=$((FAIL + f))
-    [[ $f -eq 0 ]] || FAILED_NAMES+=("drill-swarm ($f)")
-    if [[ $rc -ne 0 && $f -eq 0 ]]; then failed "scripts/drill-swarm.sh exited $rc"; fi
-  else
-    failed "scripts/drill-swarm.sh (exit $rc, no summary line)" "$WORK/drill.log"
-  fi
+  add_summary drill-swarm "$WORK/drill.log" "$rc"
   echo "drills took $((SECONDS - t))s"
 fi
 
@@ -250,16 +215,10 @@ else
   rc=0
   # shellcheck disable=SC2086
   timeout --kill-after=60 1500 scripts/drill-cluster.sh ${cluster_args:-$CLUSTER_CI_ARGS} 2>&1 | tee "$WORK/cluster.log" || rc=$?
-  last="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/cluster.log" | tail -1 || true)"
   if [[ $rc -eq 2 ]]; then
     echo "SKIP cluster drill: $(grep -v '^ *$' "$WORK/cluster.log" | tail -1)"
-  elif [[ -n "$last" ]]; then
-    p="${last%% passed*}"; f="${last#*, }"; f="${f%% failed*}"
-    PASS=$((PASS + p)); FAIL=$((FAIL + f))
-    [[ $f -eq 0 ]] || FAILED_NAMES+=("drill-cluster ($f)")
-    if [[ $rc -ne 0 && $f -eq 0 ]]; then failed "scripts/drill-cluster.sh exited $rc"; fi
   else
-    failed "scripts/drill-cluster.sh (exit $rc, no summary line)" "$WORK/cluster.log"
+    add_summary drill-cluster "$WORK/cluster.log" "$rc"
   fi
   echo "cluster drill took $((SECONDS - t))s"
 fi
@@ -267,5 +226,5 @@ fi
 echo
 [[ $FAIL -eq 0 ]] || echo "failed: ${FAILED_NAMES[*]}"
 echo "orchestrator checks took $((SECONDS - T0))s (offline ${OFFLINE_S}s)"
-echo "$PASS passed, $FAIL failed"
+checks_summary
 [[ $FAIL -eq 0 ]]

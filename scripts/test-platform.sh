@@ -32,6 +32,8 @@
 set -Eeuo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/checks.sh
+source "$REPO_ROOT/scripts/lib/checks.sh"
 
 use_engine=1 keep=0 image=""
 while [[ $# -gt 0 ]]; do
@@ -47,49 +49,15 @@ done
 cd "$REPO_ROOT"
 
 T0=$(date +%s)
-PASS=0 FAIL=0 SKIPPED=0
-FAILED_NAMES=()
 WORK="$(mktemp -d /tmp/regcase-platform.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 MEASURE="$REPO_ROOT/dist/platform-measurements.env"
 mkdir -p "$REPO_ROOT/dist" "$REPO_ROOT/bin"
 : >"$MEASURE"
 
-now_ms() { date +%s%3N; }
 measure() { # KEY VALUE COMMENT  (callable from checks: appends to a file)
   printf '%s=%s  # %s\n' "$1" "$2" "$3" >>"$MEASURE"
   printf 'measured %s = %s (%s)\n' "$1" "$2" "$3"
-}
-pass() { PASS=$((PASS + 1)); printf '%sok%s   %s\n' "$_c_grn" "$_c_off" "$1"; }
-failed() {
-  FAIL=$((FAIL + 1)); FAILED_NAMES+=("$1")
-  printf '%sFAIL%s %s\n' "$_c_red" "$_c_off" "$1"
-  if [[ -n "${2:-}" && -s "$2" ]]; then tail -n 25 "$2" | sed 's/^/     | /'; fi
-}
-skip() { SKIPPED=$((SKIPPED + 1)); printf 'skip %s: %s\n' "$1" "$2"; }
-# check [--timeout S] NAME CMD...: runs CMD (a command or a function) in a subshell, bounded in
-# time, its output in a log that is shown when it fails. Functions record figures with `measure`.
-check() {
-  local secs="${CHECK_TIMEOUT:-300}"
-  if [[ "$1" == --timeout ]]; then secs="$2"; shift 2; fi
-  local name="$1"; shift
-  local log="$WORK/check.$((PASS + FAIL + SKIPPED)).log" t rc=0 pid watchdog
-  t=$(now_ms)
-  ( "$@" ) >"$log" 2>&1 &
-  pid=$!
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$secs" & sp=$!; wait "$sp"
-    echo "TIMEOUT after ${secs}s" >>"$log"; kill -TERM "$pid" 2>/dev/null ) &
-  watchdog=$!
-  wait "$pid" || rc=$?
-  kill "$watchdog" 2>/dev/null || true
-  wait "$watchdog" 2>/dev/null || true
-  if [[ $rc -eq 0 ]]; then
-    pass "$name ($(( $(now_ms) - t )) ms)"
-  else
-    failed "$name" "$log"
-    return 1
-  fi
 }
 
 # A clean environment for compose: nothing from the caller's shell or a stray .env leaks in.
@@ -570,5 +538,5 @@ fi
 echo "figures (dist/platform-measurements.env):"
 sed 's/^/  /' "$MEASURE"
 echo "platform checks took ${dur}s; ${SKIPPED} skipped"
-echo "$PASS passed, $FAIL failed"
+checks_summary
 [[ $FAIL -eq 0 ]]

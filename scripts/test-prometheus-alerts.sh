@@ -29,6 +29,8 @@
 set -Eeuo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/checks.sh
+source "$REPO_ROOT/scripts/lib/checks.sh"
 
 image="" keep=0 max_seconds=600
 ALERT_AGE_S="${ALERT_AGE_S:-15}"
@@ -49,10 +51,7 @@ docker info >/dev/null 2>&1 || { echo "SKIP: docker info failed (no engine)"; ex
 have_compose_v2 || "$REPO_ROOT/scripts/install-platform-tools.sh" compose >/dev/null 2>&1 || true
 have_compose_v2 || { echo "SKIP: Compose $COMPOSE_VERSION cannot be installed (scripts/install-platform-tools.sh compose failed)"; exit 2; }
 
-PASS=0 FAIL=0 T0=$SECONDS
-pass() { PASS=$((PASS + 1)); echo "ok   $*"; }
-failed() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
-now_ms() { date +%s%3N; }
+T0=$SECONDS
 WORK="$(mktemp -d /tmp/regcase-prom.XXXXXX)"
 chmod 0700 "$WORK"
 TEST_ID="prom$(date +%s)$$"
@@ -208,5 +207,5 @@ b="$(prom_get '/api/v1/query?query=regcase_outbox_backlog_events' | grep -o '"va
 [[ "$b" == *'"0"]' ]] && pass "outbox drained: regcase_outbox_backlog_events $b" || failed "outbox not drained: $b"
 
 echo "test-prometheus-alerts took $((SECONDS - T0))s"
-echo "$PASS passed, $FAIL failed"
+checks_summary
 [[ $FAIL -eq 0 ]]

@@ -1,18 +1,16 @@
 # shellcheck shell=bash
 # Shared parts of the drill scripts (drill-swarm.sh, drill-cluster.sh): checks, figures, the
-# bounded load loop, the report. Sourced after lib/common.sh; needs OUT (the run's directory),
-# and for the load loop URL (the proxy) and TOKEN (a supervisor token).
+# bounded load loop, the report. Sourced after lib/common.sh and lib/checks.sh (pass, failed,
+# now_ms); needs OUT (the run's directory), and for the load loop URL (the proxy) and TOKEN (a
+# supervisor token).
 
-# drill_init: counters, figures, the checks file.
+# drill_init: figures, the checks file (every pass and failure is also written there).
 drill_init() {
-  PASS=0 FAIL=0
   FIG=()
-  : >"$OUT/checks.md"
+  CHECKS_MD="$OUT/checks.md"
+  : >"$CHECKS_MD"
 }
-pass() { PASS=$((PASS + 1)); echo "ok   $*"; printf -- '- ok: %s\n' "$*" >>"$OUT/checks.md"; }
-failed() { FAIL=$((FAIL + 1)); echo "FAIL $*"; printf -- '- **FAIL**: %s\n' "$*" >>"$OUT/checks.md"; }
 figure() { FIG+=("$1|$2|$3"); printf '%s=%s  # %s\n' "$1" "$2" "$3" | tee -a "$OUT/figures.env"; }
-now_ms() { date +%s%3N; }
 section() { printf '\n== %s (t+%ds)\n' "$1" "$((SECONDS - T0))"; }
 
 # drill_build_tools: the load client and the policy checker (tools/policy; static builds).
@@ -74,6 +72,6 @@ drill_report() {
     echo "## Checks"
     cat "$OUT/checks.md"
     echo
-    echo "$PASS passed, $FAIL failed"
+    checks_summary
   } >>"$file"
 }
