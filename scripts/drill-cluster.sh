@@ -77,18 +77,7 @@ wants() { [[ ",$only," == *",$1,"* ]]; }
 WAIT_ROLLBACK_OK=1
 hd() { env -u DOCKER_HOST docker "$@"; } # the host engine (images, registry)
 
-T0=$SECONDS
-ts="$(date -u +%Y%m%dT%H%M%SZ)"
-OUT="$REPO_ROOT/dist/drills-cluster/$ts"
-mkdir -p "$OUT"
-[[ -n "$report" ]] || report="$OUT/report.md"
-WORK="$(mktemp -d /tmp/regcase-cluster.XXXXXX)"
-chmod 0700 "$WORK"
-export REGCASE_STATE_DIR="$WORK/state"
-drill_init
-
-( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$max_seconds" & sp=$!; wait $sp; echo "drill-cluster: ${max_seconds}s bound reached, stopping" >&2; kill -TERM $$ 2>/dev/null ) &
-WATCHDOG=$!
+drill_start cluster "$max_seconds"
 RECEIVER_PID=""
 cleanup() {
   local rc=$?

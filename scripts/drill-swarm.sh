@@ -65,19 +65,7 @@ need docker curl sha256sum openssl
 cd "$REPO_ROOT"
 wants() { [[ ",$only," == *",$1,"* ]]; }
 
-T0=$SECONDS
-ts="$(date -u +%Y%m%dT%H%M%SZ)"
-OUT="$REPO_ROOT/dist/drills-swarm/$ts"
-mkdir -p "$OUT"
-[[ -n "$report" ]] || report="$OUT/report.md"
-WORK="$(mktemp -d /tmp/regcase-drill.XXXXXX)"
-chmod 0700 "$WORK"
-export REGCASE_STATE_DIR="$WORK/state"
-drill_init
-
-# --- bound the whole drill ------------------------------------------------------------------------
-( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$max_seconds" & sp=$!; wait $sp; echo "drill-swarm: ${max_seconds}s bound reached, stopping" >&2; kill -TERM $$ 2>/dev/null ) &
-WATCHDOG=$!
+drill_start swarm "$max_seconds"
 
 created_swarm=0 labelled=0 node=""
 created_images=()

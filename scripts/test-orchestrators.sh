@@ -172,15 +172,9 @@ check "regcase-policy stack -c stack.yml (production rules for a stack)" stack_e
 check_only() { stack_env REGCASE_STATE_DIR="$WORK/state" REGCASE_POLICY="$POLICY" scripts/deploy-stack.sh --env-file deploy/swarm/stack.env.example --stack orchestrators-check --check-only && ls "$WORK"/state/stack/orchestrators-check/deployments/*/stack.resolved.yml; }
 check "scripts/deploy-stack.sh --check-only: resolve, policy, record (no engine)" check_only || true
 scripts_ok() {
-  local s rc=0
-  for s in deploy-stack rollback-stack rotate-stack drill-swarm test-orchestrators \
-           drill-cluster registry-local promote-image; do
-    s="scripts/$s.sh"
-    [[ -x "$s" ]] || { echo "missing or not executable: $s"; rc=1; continue; }
-    bash -n "$s" || { echo "syntax: $s"; rc=1; continue; }
-    grep -q '^set -Eeuo pipefail' "$s" || { echo "no strict mode: $s"; rc=1; }
-    "$s" --help >/dev/null 2>&1 || { echo "--help fails: $s"; rc=1; }
-  done
+  local rc=0
+  scripts_sane deploy-stack rollback-stack rotate-stack drill-swarm test-orchestrators \
+    drill-cluster registry-local promote-image || rc=1
   bash -n scripts/lib/swarm.sh || rc=1
   bash -n scripts/lib/cluster.sh || rc=1
   return $rc

@@ -120,17 +120,8 @@ dev_not_prod() { ! "$POLICY" check --no-os-env -f compose.yml -f compose.dev.yml
 check "regcase-policy: the dev model is (correctly) not production-ready" dev_not_prod || true
 
 echo "== scripts and Dockerfile (no engine)"
-scripts_ok() {
-  local s rc=0
-  for s in $PLATFORM_SCRIPTS; do
-    s="scripts/$s.sh"
-    [[ -f "$s" ]] || { echo "missing: $s"; rc=1; continue; }
-    bash -n "$s" || { echo "syntax: $s"; rc=1; continue; }
-    grep -q '^set -Eeuo pipefail' "$s" || { echo "no strict mode: $s"; rc=1; }
-    "$s" --help >/dev/null 2>&1 || { echo "--help fails: $s"; rc=1; }
-  done
-  return $rc
-}
+# shellcheck disable=SC2086 # the list splits into names
+scripts_ok() { scripts_sane $PLATFORM_SCRIPTS; }
 # The platform's scripts (scripts/ also holds other engineers' test.sh, bench.sh, …).
 PLATFORM_SCRIPTS="install-platform-tools build-image build-standin-images gen-secrets test-platform
   test-integration dev-up dev-reset push-image deploy rollback backup restore restore-drill

@@ -14,6 +14,8 @@
 #   add_summary NAME LOG RC adds the "N passed, N failed" last line of a sub-script's LOG to the
 #                           counters (a sub-script that exited RC without that line fails)
 #   checks_summary          the last line every script prints: "N passed, N failed"
+#   scripts_sane NAME...    scripts/NAME.sh exists, is executable, parses, runs in strict mode and
+#                           answers --help (run from the repository root)
 #   now_ms                  milliseconds since the epoch
 #
 # CHECKS_MD: when set, every pass and failure is also appended to that Markdown file (the drills'
@@ -78,3 +80,15 @@ add_summary() {
 }
 
 checks_summary() { echo "$PASS passed, $FAIL failed"; }
+
+scripts_sane() {
+  local s rc=0
+  for s in "$@"; do
+    s="scripts/$s.sh"
+    [[ -x "$s" ]] || { echo "missing or not executable: $s"; rc=1; continue; }
+    bash -n "$s" || { echo "syntax: $s"; rc=1; continue; }
+    grep -q '^set -Eeuo pipefail' "$s" || { echo "no strict mode: $s"; rc=1; }
+    "$s" --help >/dev/null 2>&1 || { echo "--help fails: $s"; rc=1; }
+  done
+  return $rc
+}

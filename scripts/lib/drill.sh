@@ -4,11 +4,27 @@
 # now_ms); needs OUT (the run's directory), and for the load loop URL (the proxy) and TOKEN (a
 # supervisor token).
 
-# drill_init: figures, the checks file (every pass and failure is also written there).
-drill_init() {
+# drill_start KIND MAX_SECONDS (KIND: swarm, cluster): the run's directories — OUT = dist/drills-KIND/<UTC time>,
+# report (unless given) in it, WORK a private temporary directory, REGCASE_STATE_DIR in WORK —,
+# the figures, the checks file (every pass and failure is also written there), and the bound of
+# the whole drill: after MAX_SECONDS the watchdog (WATCHDOG, for the script's cleanup) sends the
+# script SIGTERM.
+drill_start() {
+  T0=$SECONDS
+  ts="$(date -u +%Y%m%dT%H%M%SZ)"
+  OUT="$REPO_ROOT/dist/drills-$1/$ts"
+  mkdir -p "$OUT"
+  [[ -n "$report" ]] || report="$OUT/report.md"
+  WORK="$(mktemp -d "/tmp/regcase-drill-$1.XXXXXX")"
+  chmod 0700 "$WORK"
+  export REGCASE_STATE_DIR="$WORK/state"
   FIG=()
   CHECKS_MD="$OUT/checks.md"
   : >"$CHECKS_MD"
+  ( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$2" & sp=$!; wait $sp
+    echo "drill-$1: ${2}s bound reached, stopping" >&2; kill -TERM $$ 2>/dev/null ) &
+  # shellcheck disable=SC2034 # read by the drill scripts' cleanup
+  WATCHDOG=$!
 }
 figure() { FIG+=("$1|$2|$3"); printf '%s=%s  # %s\n' "$1" "$2" "$3" | tee -a "$OUT/figures.env"; }
 section() { printf '\n== %s (t+%ds)\n' "$1" "$((SECONDS - T0))"; }
