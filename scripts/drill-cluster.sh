@@ -239,15 +239,7 @@ hook_port="$(free_port)"
 publish=ingress endpoint=vip proxies=1 porder=stop-first
 [[ $ipvs -eq 1 ]] || { publish=host endpoint=dnsrr; }
 ENVF="$WORK/stack.env"
-sed -e "s|^REGCASE_IMAGE=.*|REGCASE_IMAGE=$A|" -e "s|^REGCASE_RELEASE=.*|REGCASE_RELEASE=$version|" \
-    -e "s|^PROXY_IMAGE=.*|PROXY_IMAGE=$px|" -e "s|^POSTGRES_IMAGE=.*|POSTGRES_IMAGE=$pg|" -e "s|^REDIS_IMAGE=.*|REDIS_IMAGE=$rd|" \
-    -e "s|^REGCASE_AUDIT_PUBLIC_KEY=.*|REGCASE_AUDIT_PUBLIC_KEY=$(cat "$WORK/secrets/audit_public_key")|" \
-    -e "s|^REGCASE_API_REPLICAS=.*|REGCASE_API_REPLICAS=2|" -e "s|^REGCASE_WORKER_REPLICAS=.*|REGCASE_WORKER_REPLICAS=2|" \
-    -e "s|^REGCASE_PROXY_REPLICAS=.*|REGCASE_PROXY_REPLICAS=$proxies|" -e "s|^REGCASE_UPDATE_MONITOR=.*|REGCASE_UPDATE_MONITOR=10s|" \
-    -e "s|^REGCASE_HTTPS_PORT=.*|REGCASE_HTTPS_PORT=$https_port|" -e "s|^REGCASE_HTTP_PORT=.*|REGCASE_HTTP_PORT=$http_port|" \
-    -e "s|^REGCASE_PUBLISH_MODE=.*|REGCASE_PUBLISH_MODE=$publish|" -e "s|^REGCASE_ENDPOINT_MODE=.*|REGCASE_ENDPOINT_MODE=$endpoint|" \
-    -e "s|^REGCASE_PROXY_UPDATE_ORDER=.*|REGCASE_PROXY_UPDATE_ORDER=$porder|" \
-    -e "s|=regcase_\(.*\)_v1$|=${SECRET_PREFIX}_\1_v1|" deploy/swarm/stack.env.example >"$ENVF"
+drill_stack_env "$A"
 {
   echo "POSTGRES_SHARED_BUFFERS=64MB"
   # the drill's receiver listens on the bridge address over plain http (this drill only)

@@ -29,6 +29,24 @@ drill_start() {
 figure() { FIG+=("$1|$2|$3"); printf '%s=%s  # %s\n' "$1" "$2" "$3" | tee -a "$OUT/figures.env"; }
 section() { printf '\n== %s (t+%ds)\n' "$1" "$((SECONDS - T0))"; }
 
+# drill_stack_env IMAGE: writes ENVF, the drill's stack env file, from
+# deploy/swarm/stack.env.example: IMAGE as release "$version", the stand-in images px, pg, rd,
+# the generated audit public key (WORK/secrets), 2 api and 2 worker replicas, a 10 s update
+# monitor, the ports https_port/http_port, the proxy's replicas/publish/endpoint/update order
+# (proxies, publish, endpoint, porder) and secret names under SECRET_PREFIX.
+# shellcheck disable=SC2154 # the drill script's variables named above
+drill_stack_env() {
+  sed -e "s|^REGCASE_IMAGE=.*|REGCASE_IMAGE=$1|" -e "s|^REGCASE_RELEASE=.*|REGCASE_RELEASE=$version|" \
+      -e "s|^PROXY_IMAGE=.*|PROXY_IMAGE=$px|" -e "s|^POSTGRES_IMAGE=.*|POSTGRES_IMAGE=$pg|" -e "s|^REDIS_IMAGE=.*|REDIS_IMAGE=$rd|" \
+      -e "s|^REGCASE_AUDIT_PUBLIC_KEY=.*|REGCASE_AUDIT_PUBLIC_KEY=$(cat "$WORK/secrets/audit_public_key")|" \
+      -e "s|^REGCASE_API_REPLICAS=.*|REGCASE_API_REPLICAS=2|" -e "s|^REGCASE_WORKER_REPLICAS=.*|REGCASE_WORKER_REPLICAS=2|" \
+      -e "s|^REGCASE_PROXY_REPLICAS=.*|REGCASE_PROXY_REPLICAS=$proxies|" -e "s|^REGCASE_UPDATE_MONITOR=.*|REGCASE_UPDATE_MONITOR=10s|" \
+      -e "s|^REGCASE_HTTPS_PORT=.*|REGCASE_HTTPS_PORT=$https_port|" -e "s|^REGCASE_HTTP_PORT=.*|REGCASE_HTTP_PORT=$http_port|" \
+      -e "s|^REGCASE_PUBLISH_MODE=.*|REGCASE_PUBLISH_MODE=$publish|" -e "s|^REGCASE_ENDPOINT_MODE=.*|REGCASE_ENDPOINT_MODE=$endpoint|" \
+      -e "s|^REGCASE_PROXY_UPDATE_ORDER=.*|REGCASE_PROXY_UPDATE_ORDER=$porder|" \
+      -e "s|=regcase_\(.*\)_v1$|=${SECRET_PREFIX}_\1_v1|" deploy/swarm/stack.env.example >"$ENVF"
+}
+
 # drill_build_tools: the load client and the policy checker (tools/policy; static builds).
 drill_build_tools() {
   [[ -x "$REPO_ROOT/bin/regcase-e2e" && -x "$REPO_ROOT/bin/regcase-policy" ]] && return 0
