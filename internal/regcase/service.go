@@ -13,15 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// SLAPolicy gives the time allowed per priority.
-type SLAPolicy map[Priority]time.Duration
-
-// DefaultSLAPolicy is critical 2 days, high 7, normal 30, low 90.
-func DefaultSLAPolicy() SLAPolicy {
-	day := 24 * time.Hour
-	return SLAPolicy{PriorityCritical: 2 * day, PriorityHigh: 7 * day, PriorityNormal: 30 * day, PriorityLow: 90 * day}
-}
-
 // DefaultCategories is the built-in report/case taxonomy.
 var DefaultCategories = []string{"food_safety", "environment", "financial_conduct", "telecoms", "consumer_protection", "workplace_safety", "other"}
 
