@@ -174,10 +174,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 			}
 			// An anonymous caller (a reporter) is logged with what the
 			// address policy keeps (nothing by default), like its audit record.
-			client := info.client
-			if info.actor.Role == regcase.RoleAnonymous || info.actor.Role == "" {
-				client = s.svc.AnonymousAddr.Apply(client)
-			}
+			a := info.actor
+			a.Addr = info.client
+			client := s.svc.KeptAddr(a)
 			if client != "" {
 				attrs = append(attrs, slog.String("client", client))
 			}

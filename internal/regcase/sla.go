@@ -47,21 +47,21 @@ func (s *Service) MarkBreached(ctx context.Context, id string) (*Case, Priority,
 	a := SystemActor("sla")
 	var out *Case
 	var at Priority
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		out = nil
 		c, err := tx.LockCase(ctx, id)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		if c.ClosedAt != nil || s.Lifecycle.IsFinal(c.Status) || c.SLA.PausedAt != nil || c.SLA.BreachedAt != nil || !now.After(c.SLA.DueAt) {
+		if c.ClosedAt != nil || s.cfg.Lifecycle.IsFinal(c.Status) || c.SLA.PausedAt != nil || c.SLA.BreachedAt != nil || !now.After(c.SLA.DueAt) {
 			return nil
 		}
 		c.SLA.BreachedAt = &now
 		at = c.Priority
 		data := map[string]any{"due_at": c.SLA.DueAt, "overdue_seconds": int64(now.Sub(c.SLA.DueAt).Seconds()),
-			"priority": c.Priority, "policy": s.Breach}
-		if s.Breach == BreachEscalate {
+			"priority": c.Priority, "policy": s.cfg.Breach}
+		if s.cfg.Breach == BreachEscalate {
 			if i := slices.Index(Priorities, c.Priority); i >= 0 && i < len(Priorities)-1 {
 				data["escalated_from"] = c.Priority
 				c.Priority = Priorities[i+1]

@@ -39,8 +39,8 @@ func (w *Webhook) Matches(t string) bool {
 }
 
 func (s *Service) checkWebhook(in *NewWebhook) error {
-	if s.CheckWebhookURL != nil {
-		if err := s.CheckWebhookURL(in.URL); err != nil {
+	if s.cfg.CheckWebhookURL != nil {
+		if err := s.cfg.CheckWebhookURL(in.URL); err != nil {
 			return err
 		}
 	} else if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -77,12 +77,12 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 		return nil, "", err
 	}
 	raw := make([]byte, 32)
-	if _, err := io.ReadFull(s.Random, raw); err != nil {
+	if _, err := io.ReadFull(s.cfg.Random, raw); err != nil {
 		return nil, "", Internal(err)
 	}
 	secret := WebhookSecretPrefix + base64.StdEncoding.EncodeToString(raw)
-	id := s.NewID()
-	sealed, err := s.Keyring.SealSecret("webhook:"+id, []byte(secret))
+	id := s.cfg.NewID()
+	sealed, err := s.cfg.Keyring.SealSecret("webhook:"+id, []byte(secret))
 	if err != nil {
 		return nil, "", Internal(err)
 	}
@@ -93,7 +93,7 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 	}
 	w := &Webhook{ID: id, URL: in.URL, EventTypes: types, Description: in.Description, SecretCipher: sealed,
 		CreatedAt: now, CreatedBy: a.ID}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if err := tx.InsertWebhook(ctx, w); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 
 // WebhookSecret opens the signing secret of w ("whsec_...").
 func (s *Service) WebhookSecret(w *Webhook) (string, error) {
-	b, err := s.Keyring.OpenSecret("webhook:"+w.ID, w.SecretCipher)
+	b, err := s.cfg.Keyring.OpenSecret("webhook:"+w.ID, w.SecretCipher)
 	if err != nil {
 		return "", Internal(fmt.Errorf("webhook %s secret: %w", w.ID, err))
 	}
@@ -120,7 +120,7 @@ func (s *Service) ListWebhooks(ctx context.Context, a Actor) ([]*Webhook, error)
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, err
 	}
-	return s.Store.ListWebhooks(ctx)
+	return s.cfg.Store.ListWebhooks(ctx)
 }
 
 // GetWebhook returns a subscription, deleted or not.
@@ -128,7 +128,7 @@ func (s *Service) GetWebhook(ctx context.Context, a Actor, id string) (*Webhook,
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, err
 	}
-	return s.Store.GetWebhook(ctx, id)
+	return s.cfg.Store.GetWebhook(ctx, id)
 }
 
 // DeleteWebhook ends a subscription; its pending deliveries become dead.
@@ -137,7 +137,7 @@ func (s *Service) DeleteWebhook(ctx context.Context, a Actor, id string) error {
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return err
 	}
-	return s.Store.InTx(ctx, func(tx Tx) error {
+	return s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		if err := tx.DeleteWebhook(ctx, id, now); err != nil {
 			return err
@@ -155,11 +155,11 @@ func (s *Service) ListDeliveries(ctx context.Context, a Actor, f DeliveryFilter)
 	if f.Status != "" && !slices.Contains([]DeliveryStatus{DeliveryPending, DeliveryDelivered, DeliveryDead}, f.Status) {
 		return nil, FieldError("status", "status %q is not one of pending, delivered, dead", f.Status)
 	}
-	if _, err := s.Store.GetWebhook(ctx, f.WebhookID); err != nil {
+	if _, err := s.cfg.Store.GetWebhook(ctx, f.WebhookID); err != nil {
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListDeliveries(ctx, f)
+	return s.cfg.Store.ListDeliveries(ctx, f)
 }
 
 // GetDelivery returns one delivery of a subscription with its attempts.
@@ -167,14 +167,14 @@ func (s *Service) GetDelivery(ctx context.Context, a Actor, webhookID, id string
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, nil, err
 	}
-	d, err := s.Store.GetDelivery(ctx, id)
+	d, err := s.cfg.Store.GetDelivery(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if d.WebhookID != webhookID {
 		return nil, nil, Errorf(ENotFound, "webhook %s has no delivery %s", webhookID, id)
 	}
-	attempts, err := s.Store.ListAttempts(ctx, id)
+	attempts, err := s.cfg.Store.ListAttempts(ctx, id)
 	return d, attempts, err
 }
 
@@ -186,7 +186,7 @@ func (s *Service) Redeliver(ctx context.Context, a Actor, webhookID, id string) 
 		return nil, err
 	}
 	var out *Delivery
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		d, err := tx.RedeliverDelivery(ctx, id, now)
 		if err != nil {
@@ -207,7 +207,7 @@ func (s *Service) Redeliver(ctx context.Context, a Actor, webhookID, id string) 
 // letter for the same unreplayed event is not an error.
 func (s *Service) DeadLetter(ctx context.Context, handler string, ev *Event, reason string, deliveries int) error {
 	d := &DeadEvent{Handler: handler, Event: *ev, Reason: truncate(reason, 1000), Deliveries: deliveries, DeadAt: s.now()}
-	err := s.Store.InTx(ctx, func(tx Tx) error { return tx.InsertDeadEvent(ctx, d) })
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error { return tx.InsertDeadEvent(ctx, d) })
 	if ErrorCodeOf(err) == EConflict {
 		return nil
 	}
@@ -220,7 +220,7 @@ func (s *Service) ListDeadEvents(ctx context.Context, a Actor, f DeadEventFilter
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListDeadEvents(ctx, f)
+	return s.cfg.Store.ListDeadEvents(ctx, f)
 }
 
 // GetDeadEvent returns one dead letter.
@@ -228,7 +228,7 @@ func (s *Service) GetDeadEvent(ctx context.Context, a Actor, id int64) (*DeadEve
 	if err := Authorize(a, ActEventManage); err != nil {
 		return nil, err
 	}
-	return s.Store.GetDeadEvent(ctx, id)
+	return s.cfg.Store.GetDeadEvent(ctx, id)
 }
 
 // ReplayDeadEvent puts a dead letter's event back on the outbox: the relay
@@ -239,7 +239,7 @@ func (s *Service) ReplayDeadEvent(ctx context.Context, a Actor, id int64) (*Dead
 		return nil, err
 	}
 	var out *DeadEvent
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		d, err := tx.ReplayDeadEvent(ctx, id, now)
 		if err != nil {

@@ -49,7 +49,7 @@ type reportDoneView struct {
 }
 
 func (c *Console) reportView(w http.ResponseWriter, r *http.Request, f *form) *reportView {
-	cats := append([]string{"|Choose a category"}, c.svc.Categories...)
+	cats := append([]string{"|Choose a category"}, c.svc.Categories()...)
 	if f.Get("idem") == "" {
 		f.Values.Set("idem", randomToken())
 	}

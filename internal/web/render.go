@@ -126,9 +126,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	b := v.view()
 	b.CSS = c.cssURL
 	b.RequestID = requestID(w)
-	if b.MaxUpload = c.svc.AttachmentMaxBytes; b.MaxUpload <= 0 {
-		b.MaxUpload = regcase.DefaultAttachmentMaxBytes
-	}
+	b.MaxUpload = c.svc.AttachmentMaxBytes()
 	if b.Nav == nil {
 		b.Nav = nav(b.Actor, r.URL.Path)
 	}

@@ -212,9 +212,9 @@ func (c *Console) officer(h officerHandler) http.Handler {
 			return
 		}
 		if s.tokenHash != nil && now.Sub(s.checked) >= regcase.TokenCacheTTL { // OIDC sessions have no token to revoke
-			t, err := c.svc.Store.GetTokenByHash(r.Context(), s.tokenHash)
+			_, err := c.svc.CheckTokenHash(r.Context(), s.tokenHash)
 			switch {
-			case regcase.ErrorCodeOf(err) == regcase.ENotFound || (err == nil && t.RevokedAt != nil):
+			case regcase.ErrorCodeOf(err) == regcase.EUnauthorized:
 				c.sessions.delete(s.id)
 				http.SetCookie(w, c.cookie(sessionCookie, "", "/console", -1))
 				http.Redirect(w, r, "/console/login?ended=revoked", http.StatusSeeOther)

@@ -78,7 +78,7 @@ func New(d Deps) *Console {
 		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if d.Lifecycle == nil {
-		d.Lifecycle = d.Service.Lifecycle
+		d.Lifecycle = d.Service.Lifecycle()
 	}
 	if d.Now == nil {
 		d.Now = time.Now
