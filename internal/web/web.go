@@ -19,7 +19,7 @@ import (
 
 // Deps are the collaborators of the console.
 type Deps struct {
-	Service *regcase.Service
+	Service Service // *regcase.Service in production
 	Log     *slog.Logger
 	// Lifecycle defaults to Service.Lifecycle.
 	Lifecycle *regcase.Lifecycle
@@ -55,7 +55,7 @@ type Deps struct {
 // with Mount.
 type Console struct {
 	deps     Deps
-	svc      *regcase.Service
+	svc      Service
 	lc       *regcase.Lifecycle
 	log      *slog.Logger
 	now      func() time.Time
