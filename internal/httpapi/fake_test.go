@@ -252,7 +252,9 @@ func (f *fake) CreateToken(context.Context, regcase.Actor, string, regcase.Role)
 	return &regcase.APIToken{ID: "t2", Name: "n", Role: regcase.RoleAuditor, CreatedAt: fakeTime}, "rct_new", nil
 }
 
-func (f *fake) RevokeToken(context.Context, regcase.Actor, string) error { return f.call("RevokeToken") }
+func (f *fake) RevokeToken(context.Context, regcase.Actor, string) error {
+	return f.call("RevokeToken")
+}
 
 func (f *fake) ListWebhooks(context.Context, regcase.Actor) ([]*regcase.Webhook, error) {
 	if err := f.call("ListWebhooks"); err != nil {

@@ -304,7 +304,9 @@ func TestBadInput(t *testing.T) {
 		typ  string
 	}{
 		{"malformed JSON", with("submit-report", func(c *apiCase) { c.body = `{"channel":` }), 400, "bad_request"},
-		{"schema violation", with("submit-report", func(c *apiCase) { c.body = `{"channel":"pigeon","category":"other","subject":{"name":"A"},"description":"d"}` }), 422, "invalid"},
+		{"schema violation", with("submit-report", func(c *apiCase) {
+			c.body = `{"channel":"pigeon","category":"other","subject":{"name":"A"},"description":"d"}`
+		}), 422, "invalid"},
 		{"missing required field", with("add-note", func(c *apiCase) { c.body = `{}` }), 422, "invalid"},
 		{"bad query", with("list-reports", func(c *apiCase) { c.path = "/v1/reports?limit=0" }), 422, "invalid"},
 		{"bad path parameter", with("get-dead-letter", func(c *apiCase) { c.path = "/v1/dead-letters/x" }), 422, "invalid"},
