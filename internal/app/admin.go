@@ -263,7 +263,7 @@ func (e *env) audit(ctx context.Context) error {
 	case "prove":
 		return e.auditProve(ctx, svc, f)
 	case "keys":
-		for _, vk := range svc.AuditKeys.VerifierKeys() {
+		for _, vk := range svc.AuditKeys().VerifierKeys() {
 			fmt.Fprintln(e.stdout, vk)
 		}
 		return nil
@@ -293,15 +293,17 @@ func (e *env) audit(ctx context.Context) error {
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--keys: %v", err)}
 		}
-		if svc.AuditKeys, err = regcase.ParseAuditKeys(string(b)); err != nil {
+		ks, err := regcase.ParseAuditKeys(string(b))
+		if err != nil {
 			return &usageError{msg: "--keys: " + regcase.ErrorMessage(err)}
 		}
+		svc.SetAuditKeys(ks)
 		if f["public-key"] == "" {
 			pub = nil
 		}
 	}
 	if src := f["witness"]; src != "" {
-		ws, err := loadWitness(ctx, src, svc.AuditKeys.Union(pubKeys(c.AuditLog.Origin, pub)))
+		ws, err := loadWitness(ctx, src, svc.AuditKeys().Union(pubKeys(c.AuditLog.Origin, pub)))
 		if err != nil {
 			return err
 		}

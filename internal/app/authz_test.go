@@ -13,7 +13,7 @@ import (
 	"github.com/regcase/regcase/internal/regcase"
 )
 
-// Role sets, spelled out from the role × action matrix of PRODUCT.md §4/§5
+// Role sets, spelled out from the roles × actions table of docs/domain.md
 // (regcase.Matrix): the test keeps its own copy so that a change to the
 // matrix has to be made twice, on purpose.
 var (
@@ -407,7 +407,7 @@ func TestAuthorization(t *testing.T) {
 	t.Run("UnauthorizedCarriesWWWAuthenticate", func(t *testing.T) {
 		r := ts.do(t, http.MethodGet, "/v1/cases", regcase.RoleAnonymous, nil)
 		if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("GET /v1/cases without a token: got %s with WWW-Authenticate %q, want 401 and a Bearer challenge (RFC 9110 §15.5.2)",
+			t.Errorf("GET /v1/cases without a token: got %s with WWW-Authenticate %q, want 401 and a Bearer challenge (RFC 9110, section 15.5.2)",
 				r, r.Header.Get("WWW-Authenticate"))
 		}
 	})

@@ -20,6 +20,7 @@ import (
 type treeSigner struct {
 	log        *slog.Logger
 	svc        *regcase.Service
+	store      regcase.Store // reads the newest checkpoint after a round
 	signer     note.Signer
 	witnessDir string
 	warned     bool // about a database role that may not sequence
@@ -32,7 +33,7 @@ type treeSigner struct {
 }
 
 func newTreeSigner(p *process, reg prometheus.Registerer) *treeSigner {
-	ts := &treeSigner{log: p.log, svc: p.svc, witnessDir: p.cfg.AuditLog.WitnessDir,
+	ts := &treeSigner{log: p.log, svc: p.svc, store: p.db, witnessDir: p.cfg.AuditLog.WitnessDir,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_tree_checkpoints_total",
 			Help: "Merkle log checkpoint rounds by outcome (signed, nothing_new, forbidden, error)."}, []string{"outcome"}),
 		witness: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "regcase_audit_witness_writes_total",
@@ -84,7 +85,7 @@ func (ts *treeSigner) once(ctx context.Context) {
 		ts.outcomes.WithLabelValues("signed").Inc()
 		ts.log.Info("audit tree checkpoint signed", slog.Int64("tree_size", c.Size))
 	}
-	latest, err := ts.svc.Store.GetTreeCheckpoint(ctx, 0)
+	latest, err := ts.store.GetTreeCheckpoint(ctx, 0)
 	if err == nil {
 		ts.size.Set(float64(latest.Size))
 		ts.lastSigned.Set(float64(latest.Time.Unix()))

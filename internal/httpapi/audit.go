@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -106,114 +103,43 @@ type checkpointsOutput struct {
 	}
 }
 
-func (s *server) registerAudit() {
-	huma.Register(s.api, s.op("list-audit", http.MethodGet, "/v1/audit", "Read the audit log (auditors)", "audit"),
-		func(ctx context.Context, in *auditListInput) (*auditListOutput, error) {
-			rs, err := s.svc.ListAudit(ctx, actorFrom(ctx), regcase.AuditFilter{Chain: in.Chain, AfterID: in.After, Limit: in.Limit})
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return auditOut(rs, in.Limit), nil
-		})
-	huma.Register(s.api, s.op("case-audit", http.MethodGet, "/v1/cases/{id}/audit", "A case's audit timeline", "cases"),
-		func(ctx context.Context, in *caseAuditInput) (*auditListOutput, error) {
-			rs, err := s.svc.CaseAudit(ctx, actorFrom(ctx), in.ID, in.After, in.Limit)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return auditOut(rs, in.Limit), nil
-		})
-	huma.Register(s.api, s.op("verify-audit", http.MethodGet, "/v1/audit/verify", "Verify the whole audit log (same result as `regcase audit verify`)", "audit"),
-		func(ctx context.Context, _ *struct{}) (*verifyOutput, error) {
-			res, err := s.svc.VerifyAudit(ctx, actorFrom(ctx), s.deps.PublicKey)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &verifyOutput{Body: res}, nil
-		})
-	huma.Register(s.api, s.op("list-checkpoints", http.MethodGet, "/v1/audit/checkpoints", "Export the signed checkpoints (anchors)", "audit"),
-		func(ctx context.Context, _ *struct{}) (*checkpointsOutput, error) {
-			if err := regcase.Authorize(actorFrom(ctx), regcase.ActAuditRead); err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			cps, err := s.svc.Store.ListCheckpoints(ctx)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &checkpointsOutput{}
-			out.Body.Items = make([]CheckpointBody, 0, len(cps))
-			for _, c := range cps {
-				out.Body.Items = append(out.Body.Items, CheckpointBodyOf(c))
-			}
-			return out, nil
-		})
-}
-
-// TokenBody is an API token without its secret.
-type TokenBody struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
-
-type tokensOutput struct {
-	Body struct {
-		Items []TokenBody `json:"items"`
+// listAudit serves list-audit.
+func (s *server) listAudit(ctx context.Context, in *auditListInput) (*auditListOutput, error) {
+	rs, err := s.svc.ListAudit(ctx, actorFrom(ctx), regcase.AuditFilter{Chain: in.Chain, AfterID: in.After, Limit: in.Limit})
+	if err != nil {
+		return nil, s.fail(ctx, err)
 	}
+	return auditOut(rs, in.Limit), nil
 }
 
-type createTokenInput struct {
-	Body struct {
-		Name string `json:"name" minLength:"1" maxLength:"100"`
-		Role string `json:"role" enum:"intake,investigator,supervisor,auditor,admin"`
+// caseAudit serves case-audit.
+func (s *server) caseAudit(ctx context.Context, in *caseAuditInput) (*auditListOutput, error) {
+	rs, err := s.svc.CaseAudit(ctx, actorFrom(ctx), in.ID, in.After, in.Limit)
+	if err != nil {
+		return nil, s.fail(ctx, err)
 	}
+	return auditOut(rs, in.Limit), nil
 }
 
-type createTokenOutput struct {
-	Body struct {
-		TokenBody
-		Token string `json:"token" doc:"shown once; only its hash is stored"`
+// verifyAudit serves verify-audit.
+func (s *server) verifyAudit(ctx context.Context, _ *struct{}) (*verifyOutput, error) {
+	res, err := s.svc.VerifyAudit(ctx, actorFrom(ctx), s.deps.PublicKey)
+	if err != nil {
+		return nil, s.fail(ctx, err)
 	}
+	return &verifyOutput{Body: res}, nil
 }
 
-type tokenIDInput struct {
-	ID string `path:"id" maxLength:"64"`
-}
-
-func (s *server) registerTokens() {
-	huma.Register(s.api, s.op("list-tokens", http.MethodGet, "/v1/tokens", "List API tokens (admins)", "admin"),
-		func(ctx context.Context, _ *struct{}) (*tokensOutput, error) {
-			ts, err := s.svc.ListTokens(ctx, actorFrom(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &tokensOutput{}
-			out.Body.Items = make([]TokenBody, 0, len(ts))
-			for _, t := range ts {
-				out.Body.Items = append(out.Body.Items, TokenBody{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt})
-			}
-			return out, nil
-		})
-	op := s.op("create-token", http.MethodPost, "/v1/tokens", "Mint an API token for a role (admins)", "admin")
-	op.DefaultStatus = http.StatusCreated
-	huma.Register(s.api, op, func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
-		t, secret, err := s.svc.CreateToken(ctx, actorFrom(ctx), in.Body.Name, regcase.Role(in.Body.Role))
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		out := &createTokenOutput{}
-		out.Body.TokenBody = TokenBody{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt}
-		out.Body.Token = secret
-		return out, nil
-	})
-	op = s.op("revoke-token", http.MethodDelete, "/v1/tokens/{id}", "Revoke an API token (admins)", "admin")
-	op.DefaultStatus = http.StatusNoContent
-	huma.Register(s.api, op, func(ctx context.Context, in *tokenIDInput) (*struct{}, error) {
-		if err := s.svc.RevokeToken(ctx, actorFrom(ctx), in.ID); err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return nil, nil
-	})
+// listCheckpoints serves list-checkpoints.
+func (s *server) listCheckpoints(ctx context.Context, _ *struct{}) (*checkpointsOutput, error) {
+	cps, err := s.svc.ListCheckpoints(ctx, actorFrom(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &checkpointsOutput{}
+	out.Body.Items = make([]CheckpointBody, 0, len(cps))
+	for _, c := range cps {
+		out.Body.Items = append(out.Body.Items, CheckpointBodyOf(c))
+	}
+	return out, nil
 }

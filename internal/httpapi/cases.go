@@ -3,12 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -107,7 +104,7 @@ func (s *server) caseBody(a regcase.Actor, c *regcase.Case) *CaseBody {
 	if b.Details == nil {
 		b.Details = map[string]json.RawMessage{}
 	}
-	for _, t := range s.svc.Lifecycle.Available(a, c.Status, c.Assignee) {
+	for _, t := range s.svc.AvailableTransitions(a, c) {
 		tb := TransitionBody{To: t.To, Requires: t.Requires, Resolutions: t.Resolutions}
 		for _, la := range t.Actors {
 			if la.Role == a.Role {
@@ -243,124 +240,115 @@ type addNoteInput struct {
 
 type noteOutput struct{ Body NoteBody }
 
-func (s *server) registerCases() {
-	huma.Register(s.api, s.op("list-cases", http.MethodGet, "/v1/cases", "List cases (newest first, keyset pagination)", "cases"),
-		func(ctx context.Context, in *listCasesInput) (*listCasesOutput, error) {
-			a := actorFrom(ctx)
-			cs, err := s.svc.ListCases(ctx, a, regcase.CaseFilter{Status: in.Status, Priority: regcase.Priority(in.Priority),
-				Assignee: in.Assignee, Category: in.Category, Subject: in.Subject, OpenedFrom: optTime(in.OpenedFrom),
-				OpenedTo: optTime(in.OpenedTo), DueBefore: optTime(in.DueBefore), Query: in.Q, Cursor: in.Cursor, Limit: in.Limit})
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &listCasesOutput{}
-			out.Body.Items = make([]*CaseBody, 0, len(cs))
-			for _, c := range cs {
-				out.Body.Items = append(out.Body.Items, s.caseBody(a, c))
-			}
-			if len(cs) == regcase.PageLimit(in.Limit) {
-				out.Body.NextCursor = cs[len(cs)-1].ID
-			}
-			return out, nil
-		})
+// listCases serves list-cases.
+func (s *server) listCases(ctx context.Context, in *listCasesInput) (*listCasesOutput, error) {
+	a := actorFrom(ctx)
+	cs, err := s.svc.ListCases(ctx, a, regcase.CaseFilter{Status: in.Status, Priority: regcase.Priority(in.Priority),
+		Assignee: in.Assignee, Category: in.Category, Subject: in.Subject, OpenedFrom: optTime(in.OpenedFrom),
+		OpenedTo: optTime(in.OpenedTo), DueBefore: optTime(in.DueBefore), Query: in.Q, Cursor: in.Cursor, Limit: in.Limit})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &listCasesOutput{}
+	out.Body.Items = make([]*CaseBody, 0, len(cs))
+	for _, c := range cs {
+		out.Body.Items = append(out.Body.Items, s.caseBody(a, c))
+	}
+	if len(cs) == regcase.PageLimit(in.Limit) {
+		out.Body.NextCursor = cs[len(cs)-1].ID
+	}
+	return out, nil
+}
 
-	op := s.op("create-case", http.MethodPost, "/v1/cases", "Open a case", "cases")
-	op.DefaultStatus = http.StatusCreated
-	huma.Register(s.api, op, func(ctx context.Context, in *createCaseInput) (*caseOutput, error) {
-		c, err := s.svc.CreateCase(ctx, actorFrom(ctx), regcase.NewCase{Title: in.Body.Title, Subject: in.Body.Subject,
-			Category: in.Body.Category, Priority: in.Body.Priority})
-		return s.caseOut(ctx, c, err)
-	})
+// createCase serves create-case.
+func (s *server) createCase(ctx context.Context, in *createCaseInput) (*caseOutput, error) {
+	c, err := s.svc.CreateCase(ctx, actorFrom(ctx), regcase.NewCase{Title: in.Body.Title, Subject: in.Body.Subject,
+		Category: in.Body.Category, Priority: in.Body.Priority})
+	return s.caseOut(ctx, c, err)
+}
 
-	huma.Register(s.api, s.op("get-case", http.MethodGet, "/v1/cases/{id}", "Get a case, with the transitions the caller may perform", "cases"),
-		func(ctx context.Context, in *caseIDInput) (*caseOutput, error) {
-			c, err := s.svc.GetCase(ctx, actorFrom(ctx), in.ID)
-			return s.caseOut(ctx, c, err)
-		})
+// getCase serves get-case.
+func (s *server) getCase(ctx context.Context, in *caseIDInput) (*caseOutput, error) {
+	c, err := s.svc.GetCase(ctx, actorFrom(ctx), in.ID)
+	return s.caseOut(ctx, c, err)
+}
 
-	op = s.op("update-case", http.MethodPatch, "/v1/cases/{id}", "Change title, priority, category or subject (If-Match required)", "cases")
-	op.Errors = append(op.Errors, 409, 412, 428)
-	huma.Register(s.api, op, func(ctx context.Context, in *patchCaseInput) (*caseOutput, error) {
-		v, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		c, err := s.svc.UpdateCase(ctx, actorFrom(ctx), in.ID, v, regcase.CasePatch{Title: in.Body.Title,
-			Priority: in.Body.Priority, Category: in.Body.Category, Subject: in.Body.Subject})
-		return s.caseOut(ctx, c, err)
-	})
+// updateCase serves update-case.
+func (s *server) updateCase(ctx context.Context, in *patchCaseInput) (*caseOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	c, err := s.svc.UpdateCase(ctx, actorFrom(ctx), in.ID, v, regcase.CasePatch{Title: in.Body.Title,
+		Priority: in.Body.Priority, Category: in.Body.Category, Subject: in.Body.Subject})
+	return s.caseOut(ctx, c, err)
+}
 
-	op = s.op("transition-case", http.MethodPost, "/v1/cases/{id}/transitions", "Move a case through its lifecycle (If-Match required)", "cases")
-	op.Errors = append(op.Errors, 409, 412, 428)
-	huma.Register(s.api, op, func(ctx context.Context, in *transitionInput) (*caseOutput, error) {
-		v, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		b := in.Body
-		c, err := s.svc.Transition(ctx, actorFrom(ctx), in.ID, v, regcase.TransitionInput{To: b.To, Assignee: b.Assignee,
-			Findings: b.Findings, ProposedAction: b.ProposedAction, Reason: b.Reason, Action: b.Action,
-			Resolution: b.Resolution, AppealReference: b.AppealReference, Decision: b.Decision})
-		return s.caseOut(ctx, c, err)
-	})
+// transitionCase serves transition-case.
+func (s *server) transitionCase(ctx context.Context, in *transitionInput) (*caseOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	b := in.Body
+	c, err := s.svc.Transition(ctx, actorFrom(ctx), in.ID, v, regcase.TransitionInput{To: b.To, Assignee: b.Assignee,
+		Findings: b.Findings, ProposedAction: b.ProposedAction, Reason: b.Reason, Action: b.Action,
+		Resolution: b.Resolution, AppealReference: b.AppealReference, Decision: b.Decision})
+	return s.caseOut(ctx, c, err)
+}
 
-	op = s.op("assign-case", http.MethodPost, "/v1/cases/{id}/assignment", "Assign a case (If-Match required)", "cases")
-	op.Errors = append(op.Errors, 409, 412, 428)
-	huma.Register(s.api, op, func(ctx context.Context, in *assignInput) (*caseOutput, error) {
-		v, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		c, err := s.svc.Assign(ctx, actorFrom(ctx), in.ID, v, in.Body.Assignee)
-		return s.caseOut(ctx, c, err)
-	})
+// assignCase serves assign-case.
+func (s *server) assignCase(ctx context.Context, in *assignInput) (*caseOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	c, err := s.svc.Assign(ctx, actorFrom(ctx), in.ID, v, in.Body.Assignee)
+	return s.caseOut(ctx, c, err)
+}
 
-	op = s.op("pause-case-sla", http.MethodPost, "/v1/cases/{id}/sla/pause", "Pause the SLA clock while waiting on an outside party", "cases")
-	op.Errors = append(op.Errors, 409, 412, 428)
-	huma.Register(s.api, op, func(ctx context.Context, in *pauseInput) (*caseOutput, error) {
-		v, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		c, err := s.svc.PauseSLA(ctx, actorFrom(ctx), in.ID, v, in.Body.Reason)
-		return s.caseOut(ctx, c, err)
-	})
+// pauseCaseSla serves pause-case-sla.
+func (s *server) pauseCaseSla(ctx context.Context, in *pauseInput) (*caseOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	c, err := s.svc.PauseSLA(ctx, actorFrom(ctx), in.ID, v, in.Body.Reason)
+	return s.caseOut(ctx, c, err)
+}
 
-	op = s.op("resume-case-sla", http.MethodPost, "/v1/cases/{id}/sla/resume", "Resume the SLA clock; paused time extends the due date", "cases")
-	op.Errors = append(op.Errors, 409, 412, 428)
-	huma.Register(s.api, op, func(ctx context.Context, in *resumeInput) (*caseOutput, error) {
-		v, err := parseIfMatch(in.IfMatch)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		c, err := s.svc.ResumeSLA(ctx, actorFrom(ctx), in.ID, v)
-		return s.caseOut(ctx, c, err)
-	})
+// resumeCaseSla serves resume-case-sla.
+func (s *server) resumeCaseSla(ctx context.Context, in *resumeInput) (*caseOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	c, err := s.svc.ResumeSLA(ctx, actorFrom(ctx), in.ID, v)
+	return s.caseOut(ctx, c, err)
+}
 
-	huma.Register(s.api, s.op("list-notes", http.MethodGet, "/v1/cases/{id}/notes", "List a case's internal notes", "cases"),
-		func(ctx context.Context, in *listNotesInput) (*listNotesOutput, error) {
-			ns, err := s.svc.ListNotes(ctx, actorFrom(ctx), in.ID, in.Cursor, in.Limit)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &listNotesOutput{}
-			out.Body.Items = make([]NoteBody, 0, len(ns))
-			for _, n := range ns {
-				out.Body.Items = append(out.Body.Items, NoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt})
-			}
-			if len(ns) == regcase.PageLimit(in.Limit) {
-				out.Body.NextCursor = ns[len(ns)-1].ID
-			}
-			return out, nil
-		})
+// listNotes serves list-notes.
+func (s *server) listNotes(ctx context.Context, in *listNotesInput) (*listNotesOutput, error) {
+	ns, err := s.svc.ListNotes(ctx, actorFrom(ctx), in.ID, in.Cursor, in.Limit)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &listNotesOutput{}
+	out.Body.Items = make([]NoteBody, 0, len(ns))
+	for _, n := range ns {
+		out.Body.Items = append(out.Body.Items, NoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt})
+	}
+	if len(ns) == regcase.PageLimit(in.Limit) {
+		out.Body.NextCursor = ns[len(ns)-1].ID
+	}
+	return out, nil
+}
 
-	op = s.op("add-note", http.MethodPost, "/v1/cases/{id}/notes", "Add an internal note", "cases")
-	op.DefaultStatus = http.StatusCreated
-	huma.Register(s.api, op, func(ctx context.Context, in *addNoteInput) (*noteOutput, error) {
-		n, err := s.svc.AddNote(ctx, actorFrom(ctx), in.ID, in.Body.Body)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return &noteOutput{Body: NoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt}}, nil
-	})
+// addNote serves add-note.
+func (s *server) addNote(ctx context.Context, in *addNoteInput) (*noteOutput, error) {
+	n, err := s.svc.AddNote(ctx, actorFrom(ctx), in.ID, in.Body.Body)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &noteOutput{Body: NoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt}}, nil
 }

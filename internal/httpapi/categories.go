@@ -2,10 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net/http"
-	"slices"
-
-	"github.com/danielgtaylor/huma/v2"
 )
 
 type categoriesOutput struct {
@@ -14,13 +10,9 @@ type categoriesOutput struct {
 	}
 }
 
-func (s *server) registerCategories() {
-	op := s.op("list-categories", http.MethodGet, "/v1/categories", "The category taxonomy (public)", "reports")
-	op.Security = nil
-	op.Errors = nil
-	huma.Register(s.api, op, func(ctx context.Context, _ *struct{}) (*categoriesOutput, error) {
-		out := &categoriesOutput{}
-		out.Body.Categories = slices.Clone(s.svc.Categories)
-		return out, nil
-	})
+// listCategories serves list-categories.
+func (s *server) listCategories(ctx context.Context, _ *struct{}) (*categoriesOutput, error) {
+	out := &categoriesOutput{}
+	out.Body.Categories = s.svc.Categories()
+	return out, nil
 }

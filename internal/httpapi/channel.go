@@ -129,84 +129,71 @@ func (s *server) allowChannel(ctx context.Context, a regcase.Actor) error {
 	return nil
 }
 
-func (s *server) registerChannel() {
-	op := s.op("public-report-messages", http.MethodGet, "/v1/public/reports/{tracking}/messages",
-		"The reporter's channel: messages with the regulator and the evidence sent", "public")
-	op.Security = nil
-	huma.Register(s.api, op, func(ctx context.Context, in *publicInput) (*publicThreadOutput, error) {
-		t, err := s.svc.PublicThread(ctx, actorFrom(ctx), in.Tracking, in.Secret)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		out := &publicThreadOutput{}
-		out.Body.TrackingCode = t.Report.TrackingCode
-		out.Body.Messages = make([]*MessageBody, 0, len(t.Messages))
-		for _, m := range t.Messages {
-			mb := messageBody(m)
-			mb.ReportID = ""
-			out.Body.Messages = append(out.Body.Messages, mb)
-		}
-		out.Body.Attachments = attachmentBodies(t.Attachments, false)
-		return out, nil
-	})
-
-	op = s.op("post-public-report-message", http.MethodPost, "/v1/public/reports/{tracking}/messages",
-		"Write to the regulator as the reporter (tracking code + status secret; rate-limited)", "public")
-	op.Security, op.DefaultStatus = nil, http.StatusCreated
-	op.Errors = append(op.Errors, 429)
-	huma.Register(s.api, op, func(ctx context.Context, in *publicMessageInput) (*messageOutput, error) {
-		a := actorFrom(ctx)
-		if err := s.allowChannel(ctx, a); err != nil {
-			return nil, err
-		}
-		m, err := s.svc.PostPublicMessage(ctx, a, in.Tracking, in.Secret, in.Body.Body)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
+// publicReportMessages serves public-report-messages.
+func (s *server) publicReportMessages(ctx context.Context, in *publicInput) (*publicThreadOutput, error) {
+	t, err := s.svc.PublicThread(ctx, actorFrom(ctx), in.Tracking, in.Secret)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &publicThreadOutput{}
+	out.Body.TrackingCode = t.Report.TrackingCode
+	out.Body.Messages = make([]*MessageBody, 0, len(t.Messages))
+	for _, m := range t.Messages {
 		mb := messageBody(m)
 		mb.ReportID = ""
-		return &messageOutput{Location: "/v1/public/reports/" + m.TrackingCode + "/messages", Body: mb}, nil
-	})
+		out.Body.Messages = append(out.Body.Messages, mb)
+	}
+	out.Body.Attachments = attachmentBodies(t.Attachments, false)
+	return out, nil
+}
 
-	huma.Register(s.api, s.op("list-case-messages", http.MethodGet, "/v1/cases/{id}/messages",
-		"The channel with the reporters of the case's reports (marks them read for the caller)", "cases"),
-		func(ctx context.Context, in *caseThreadInput) (*caseThreadOutput, error) {
-			t, err := s.svc.CaseMessages(ctx, actorFrom(ctx), in.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &caseThreadOutput{}
-			out.Body.Unread = t.Unread
-			out.Body.Messages = make([]*MessageBody, 0, len(t.Messages))
-			for _, m := range t.Messages {
-				out.Body.Messages = append(out.Body.Messages, messageBody(m))
-			}
-			return out, nil
-		})
+// postPublicReportMessage serves post-public-report-message.
+func (s *server) postPublicReportMessage(ctx context.Context, in *publicMessageInput) (*messageOutput, error) {
+	a := actorFrom(ctx)
+	if err := s.allowChannel(ctx, a); err != nil {
+		return nil, err
+	}
+	m, err := s.svc.PostPublicMessage(ctx, a, in.Tracking, in.Secret, in.Body.Body)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	mb := messageBody(m)
+	mb.ReportID = ""
+	return &messageOutput{Location: "/v1/public/reports/" + m.TrackingCode + "/messages", Body: mb}, nil
+}
 
-	op = s.op("post-case-message", http.MethodPost, "/v1/cases/{id}/messages", "Write to the reporter of one of the case's reports", "cases")
-	op.DefaultStatus = http.StatusCreated
-	huma.Register(s.api, op, func(ctx context.Context, in *caseMessageInput) (*messageOutput, error) {
-		m, err := s.svc.PostCaseMessage(ctx, actorFrom(ctx), in.ID, in.Body.ReportID, in.Body.Body)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return &messageOutput{Location: "/v1/cases/" + in.ID + "/messages", Body: messageBody(m)}, nil
-	})
+// listCaseMessages serves list-case-messages.
+func (s *server) listCaseMessages(ctx context.Context, in *caseThreadInput) (*caseThreadOutput, error) {
+	t, err := s.svc.CaseMessages(ctx, actorFrom(ctx), in.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &caseThreadOutput{}
+	out.Body.Unread = t.Unread
+	out.Body.Messages = make([]*MessageBody, 0, len(t.Messages))
+	for _, m := range t.Messages {
+		out.Body.Messages = append(out.Body.Messages, messageBody(m))
+	}
+	return out, nil
+}
 
-	huma.Register(s.api, s.op("list-case-attachments", http.MethodGet, "/v1/cases/{id}/attachments",
-		"Evidence files of the case and of its reports", "cases"),
-		func(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
-			return s.attachmentsOut(ctx, s.svc.ListCaseAttachments, in.ID)
-		})
+// postCaseMessage serves post-case-message.
+func (s *server) postCaseMessage(ctx context.Context, in *caseMessageInput) (*messageOutput, error) {
+	m, err := s.svc.PostCaseMessage(ctx, actorFrom(ctx), in.ID, in.Body.ReportID, in.Body.Body)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &messageOutput{Location: "/v1/cases/" + in.ID + "/messages", Body: messageBody(m)}, nil
+}
 
-	huma.Register(s.api, s.op("list-report-attachments", http.MethodGet, "/v1/reports/{id}/attachments",
-		"Evidence files the reporter sent", "reports"),
-		func(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
-			return s.attachmentsOut(ctx, s.svc.ListReportAttachments, in.ID)
-		})
+// listCaseAttachments serves list-case-attachments.
+func (s *server) listCaseAttachments(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
+	return s.attachmentsOut(ctx, s.svc.ListCaseAttachments, in.ID)
+}
 
-	s.describeFileRoutes()
+// listReportAttachments serves list-report-attachments.
+func (s *server) listReportAttachments(ctx context.Context, in *caseThreadInput) (*attachmentsOutput, error) {
+	return s.attachmentsOut(ctx, s.svc.ListReportAttachments, in.ID)
 }
 
 // attachmentsOut lists the attachments of one case or report for an officer.
@@ -221,46 +208,35 @@ func (s *server) attachmentsOut(ctx context.Context,
 	return out, nil
 }
 
-// describeFileRoutes adds the streamed upload and download routes (served
-// by plain handlers, see fileRoutes) to the OpenAPI document.
-func (s *server) describeFileRoutes() {
-	oapi := s.api.OpenAPI()
-	param := func(name, in, doc string, max int) *huma.Param {
-		return &huma.Param{Name: name, In: in, Required: in == "path", Description: doc,
-			Schema: &huma.Schema{Type: "string", MaxLength: &max}}
-	}
-	upload := func(id, path, summary, tag string, params ...*huma.Param) {
-		op := s.op(id, http.MethodPost, path, summary, tag)
+// fileParam is a string parameter of a streamed route's description.
+func fileParam(name, in, doc string, max int) *huma.Param {
+	return &huma.Param{Name: name, In: in, Required: in == "path", Description: doc,
+		Schema: &huma.Schema{Type: "string", MaxLength: &max}}
+}
+
+// uploadDoc describes a streamed upload route (served by a plain handler:
+// huma reads a whole body into memory, the upload never holds more than a
+// chunk) in the OpenAPI document.
+func uploadDoc(params ...*huma.Param) opt {
+	return func(op *huma.Operation) {
 		op.Description = "The body is the file itself (any Content-Type; the type is sniffed from the content) " +
 			"with its name in the `filename` query parameter, or multipart/form-data with the file in the part `file`. " +
 			"Larger than REGCASE_ATTACHMENT_MAX_BYTES → 413; a type outside the allow-list (images, PDF, plain text, ZIP, audio, video) → 415. " +
 			"Nothing is stored unless the whole file arrived and was accepted; the audit record holds its SHA-256."
-		op.Parameters = append(params, param("filename", "query", "the file's name (sanitised: last path element, no control characters)", 255))
+		op.Parameters = append(params, fileParam("filename", "query", "the file's name (sanitised: last path element, no control characters)", 255))
 		op.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 			"application/octet-stream": {}, "multipart/form-data": {}}}
 		op.Responses = map[string]*huma.Response{"201": {Description: "stored"}}
 		op.Errors = append(op.Errors, 413, 415)
-		oapi.AddOperation(&op)
 	}
-	upload("upload-public-attachment", "/v1/public/reports/{tracking}/attachments", "Send an evidence file as the reporter (rate-limited)", "public",
-		param("tracking", "path", "", 20), param("X-Status-Secret", "header", "the status secret", 100))
-	oapi.Paths["/v1/public/reports/{tracking}/attachments"].Post.Security = nil
-	upload("upload-case-attachment", "/v1/cases/{id}/attachments", "Add an evidence file to a case", "cases", param("id", "path", "", 64))
-
-	op := s.op("download-attachment", http.MethodGet, "/v1/attachments/{id}", "Download an evidence file (audited)", "cases")
-	op.Description = "Served as `Content-Disposition: attachment` with `X-Content-Type-Options: nosniff`; text and unknown " +
-		"types as application/octet-stream, never rendered inline. `X-Content-SHA256` repeats the recorded hash."
-	op.Parameters = []*huma.Param{param("id", "path", "", 64)}
-	op.Responses = map[string]*huma.Response{"200": {Description: "the file", Content: map[string]*huma.MediaType{"application/octet-stream": {}}}}
-	oapi.AddOperation(&op)
 }
 
-// fileRoutes are the streamed upload and download handlers: huma reads a
-// whole body into memory, these never hold more than a chunk.
-func (s *server) fileRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/public/reports/{tracking}/attachments", s.uploadPublic)
-	mux.HandleFunc("POST /v1/cases/{id}/attachments", s.uploadCase)
-	mux.HandleFunc("GET /v1/attachments/{id}", s.download)
+// downloadDoc describes the streamed download route.
+func downloadDoc(op *huma.Operation) {
+	op.Description = "Served as `Content-Disposition: attachment` with `X-Content-Type-Options: nosniff`; text and unknown " +
+		"types as application/octet-stream, never rendered inline. `X-Content-SHA256` repeats the recorded hash."
+	op.Parameters = []*huma.Param{fileParam("id", "path", "", 64)}
+	op.Responses = map[string]*huma.Response{"200": {Description: "the file", Content: map[string]*huma.MediaType{"application/octet-stream": {}}}}
 }
 
 // writeErr writes a domain error as problem+json (the plain-handler twin
@@ -288,10 +264,7 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 // body is limited to the attachment limit plus room for the form's own
 // bytes; the service enforces the exact limit on the file.
 func (s *server) uploadBody(w http.ResponseWriter, r *http.Request) (io.Reader, string, error) {
-	max := s.svc.AttachmentMaxBytes
-	if max <= 0 {
-		max = regcase.DefaultAttachmentMaxBytes
-	}
+	max := s.svc.AttachmentMaxBytes()
 	if r.ContentLength > max+64<<10 {
 		return nil, "", regcase.Errorf(regcase.ETooLarge, "the upload is larger than %d bytes", max)
 	}

@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"net/http"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -39,30 +36,30 @@ func contactOut(c *regcase.OfficerContact) *contactOutput {
 	return &contactOutput{Body: ContactBody{ActorID: c.ActorID, Role: string(c.Role), Email: c.Email, Notify: c.Notify, UpdatedAt: c.UpdatedAt}}
 }
 
-func (s *server) registerContacts() {
-	huma.Register(s.api, s.op("get-my-notifications", http.MethodGet, "/v1/me/notifications",
-		"Your e-mail notification settings", "notifications"),
-		func(ctx context.Context, _ *struct{}) (*contactOutput, error) {
-			c, err := s.svc.GetContact(ctx, actorFrom(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return contactOut(c), nil
-		})
-	set := func(ctx context.Context, actorID string, in *contactInput) (*contactOutput, error) {
-		notify := in.Body.Notify == nil || *in.Body.Notify
-		c, err := s.svc.SetContact(ctx, actorFrom(ctx), regcase.ContactInput{ActorID: actorID, Email: in.Body.Email, Notify: notify})
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return contactOut(c), nil
+// getMyNotifications serves get-my-notifications.
+func (s *server) getMyNotifications(ctx context.Context, _ *struct{}) (*contactOutput, error) {
+	c, err := s.svc.GetContact(ctx, actorFrom(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err)
 	}
-	huma.Register(s.api, s.op("set-my-notifications", http.MethodPut, "/v1/me/notifications",
-		"Set your e-mail address for notifications, or opt out (notify=false)", "notifications"),
-		func(ctx context.Context, in *contactInput) (*contactOutput, error) { return set(ctx, "", in) })
-	huma.Register(s.api, s.op("set-token-notifications", http.MethodPut, "/v1/tokens/{id}/notifications",
-		"Set a token holder's notification address or opt-out (admins)", "admin"),
-		func(ctx context.Context, in *tokenContactInput) (*contactOutput, error) {
-			return set(ctx, regcase.TokenActorID(in.ID), &in.contactInput)
-		})
+	return contactOut(c), nil
+}
+
+// setMyNotifications serves set-my-notifications.
+func (s *server) setMyNotifications(ctx context.Context, in *contactInput) (*contactOutput, error) {
+	return s.setContact(ctx, "", in)
+}
+
+// setTokenNotifications serves set-token-notifications.
+func (s *server) setTokenNotifications(ctx context.Context, in *tokenContactInput) (*contactOutput, error) {
+	return s.setContact(ctx, regcase.TokenActorID(in.ID), &in.contactInput)
+}
+
+func (s *server) setContact(ctx context.Context, actorID string, in *contactInput) (*contactOutput, error) {
+	notify := in.Body.Notify == nil || *in.Body.Notify
+	c, err := s.svc.SetContact(ctx, actorFrom(ctx), regcase.ContactInput{ActorID: actorID, Email: in.Body.Email, Notify: notify})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return contactOut(c), nil
 }

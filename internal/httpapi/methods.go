@@ -13,7 +13,7 @@ var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 // notFoundOrMethod is the catch-all route. The mux's own 405 never fires
 // because this route matches every method, so it asks the mux which methods
 // the path has: none → 404, some → 405 with Allow naming them (RFC 9110
-// §15.5.6), both as problem+json.
+// section 15.5.6), both as problem+json.
 func notFoundOrMethod(mux *http.ServeMux) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(mux, r); len(allow) > 0 {

@@ -16,33 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/reqinfo"
 	"github.com/regcase/regcase/internal/telemetry"
 	"github.com/regcase/regcase/internal/throttle"
 )
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
-type ctxKey int
-
-const infoKey ctxKey = 1
-
-// reqInfo travels in the request context; inner layers fill it, the logging
-// middleware reads it once the request is done.
-type reqInfo struct {
-	id     string
-	route  string
-	actor  regcase.Actor
-	client string
-}
-
-func infoFrom(ctx context.Context) *reqInfo {
-	i, _ := ctx.Value(infoKey).(*reqInfo)
-	return i
-}
+func infoFrom(ctx context.Context) *reqinfo.Info { return reqinfo.From(ctx) }
 
 func requestID(ctx context.Context) string {
 	if i := infoFrom(ctx); i != nil {
-		return i.id
+		return i.ID
 	}
 	return ""
 }
@@ -50,7 +35,7 @@ func requestID(ctx context.Context) string {
 // actorFrom returns the caller resolved by the auth middleware.
 func actorFrom(ctx context.Context) regcase.Actor {
 	if i := infoFrom(ctx); i != nil {
-		return i.actor
+		return i.Actor
 	}
 	return regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}
 }
@@ -67,17 +52,6 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	info   *reqInfo
-}
-
-// SetLogActor names the caller in the request log line for handlers mounted
-// beside the API that authenticate on their own (the web console's session),
-// found by interface assertion on the ResponseWriter so they need not import
-// this package.
-func (w *statusWriter) SetLogActor(id string, role regcase.Role) {
-	if w.info != nil {
-		w.info.actor.ID, w.info.actor.Role = id, role
-	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -127,21 +101,21 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &reqInfo{id: r.Header.Get("X-Request-ID"), actor: regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}}
-		if !requestIDRE.MatchString(info.id) {
-			info.id = newRequestID()
+		info := &reqinfo.Info{ID: r.Header.Get("X-Request-ID"), Actor: regcase.Actor{ID: "public", Role: regcase.RoleAnonymous}}
+		if !requestIDRE.MatchString(info.ID) {
+			info.ID = newRequestID()
 		}
-		info.client = s.clientAddr(r)
-		info.actor.Addr = info.client
-		info.actor.RequestID = info.id
-		w.Header().Set("X-Request-ID", info.id)
+		info.Client = s.clientAddr(r)
+		info.Actor.Addr = info.Client
+		info.Actor.RequestID = info.ID
+		w.Header().Set("X-Request-ID", info.ID)
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			// Every API answer may carry a status secret, a token or
 			// webhook secret, reporter contact details or case data: no
 			// browser, proxy or CDN may keep a copy.
 			w.Header().Set("Cache-Control", "no-store")
 		}
-		sw := &statusWriter{ResponseWriter: w, info: info}
+		sw := &statusWriter{ResponseWriter: w}
 		s.metrics.inflight.Inc()
 		defer func() {
 			s.metrics.inflight.Dec()
@@ -149,12 +123,12 @@ func (s *server) observe(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic serving request", slog.String("request_id", info.id), slog.Any("panic", v))
+				s.log.Error("panic serving request", slog.String("request_id", info.ID), slog.Any("panic", v))
 				if sw.status == 0 {
 					writeProblem(sw, http.StatusInternalServerError, string(regcase.EInternal), "internal error")
 				}
 			}
-			route := info.route
+			route := info.Route
 			if route == "" {
 				route = "unmatched"
 			}
@@ -168,16 +142,15 @@ func (s *server) observe(next http.Handler) http.Handler {
 				return // probes and scrapes would drown the log
 			}
 			attrs := []slog.Attr{
-				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("route", route),
+				slog.String("request_id", info.ID), slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-				slog.Int64("bytes", sw.bytes), slog.String("actor", info.actor.ID), slog.String("role", string(info.actor.Role)),
+				slog.Int64("bytes", sw.bytes), slog.String("actor", info.Actor.ID), slog.String("role", string(info.Actor.Role)),
 			}
 			// An anonymous caller (a reporter) is logged with what the
 			// address policy keeps (nothing by default), like its audit record.
-			client := info.client
-			if info.actor.Role == regcase.RoleAnonymous || info.actor.Role == "" {
-				client = s.svc.AnonymousAddr.Apply(client)
-			}
+			a := info.Actor
+			a.Addr = info.Client
+			client := s.svc.KeptAddr(a)
 			if client != "" {
 				attrs = append(attrs, slog.String("client", client))
 			}
@@ -185,7 +158,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 			// (telemetry.LogHandler) from the request's context.
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey, info)))
+		next.ServeHTTP(sw, r.WithContext(reqinfo.With(r.Context(), info)))
 	})
 }
 
@@ -199,7 +172,7 @@ func capturePattern(next http.Handler) http.Handler {
 				if !found {
 					path = r.Pattern
 				}
-				i.route = path
+				i.Route = path
 				telemetry.SetRoute(r, path)
 			}
 		}()
@@ -245,8 +218,8 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if i := infoFrom(r.Context()); i != nil {
-			actor.Addr, actor.RequestID = i.client, i.id
-			i.actor = actor
+			actor.Addr, actor.RequestID = i.Client, i.ID
+			i.Actor = actor
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -70,26 +71,34 @@ var statusCode = map[int]string{
 	http.StatusServiceUnavailable:    string(regcase.EUnavailable),
 }
 
-func init() {
-	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		code, ok := statusCode[status]
-		if !ok {
-			code = "http_" + http.StatusText(status)
-		}
-		p := &Problem{Type: ProblemTypePrefix + code, Title: http.StatusText(status), Status: status, Detail: msg}
-		for _, e := range errs {
-			if e == nil {
-				continue
-			}
-			var d huma.ErrorDetailer
-			if errors.As(e, &d) {
-				p.Errors = append(p.Errors, d.ErrorDetail())
-			} else if status < 500 {
-				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
-			}
-		}
-		return p
+// problemsOnce guards the one write of huma.NewError.
+var problemsOnce sync.Once
+
+// useProblems makes huma's own errors (bad JSON, a failed schema check, a
+// body too large) problem+json bodies with our problem types. huma offers
+// no per-API hook for this, only the package variable huma.NewError, so
+// it is set once, by the first NewServer or NewAPI, and never again.
+func useProblems() { problemsOnce.Do(func() { huma.NewError = newProblem }) }
+
+// newProblem is huma.NewError for this API.
+func newProblem(status int, msg string, errs ...error) huma.StatusError {
+	code, ok := statusCode[status]
+	if !ok {
+		code = "http_" + http.StatusText(status)
 	}
+	p := &Problem{Type: ProblemTypePrefix + code, Title: http.StatusText(status), Status: status, Detail: msg}
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		var d huma.ErrorDetailer
+		if errors.As(e, &d) {
+			p.Errors = append(p.Errors, d.ErrorDetail())
+		} else if status < 500 {
+			p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
+		}
+	}
+	return p
 }
 
 // problemFor converts a domain error to a problem. Internal errors are

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 
-	"github.com/danielgtaylor/huma/v2"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/regcase/regcase/internal/regcase"
@@ -95,32 +93,29 @@ type checkpointNoteOutput struct {
 	Body        []byte
 }
 
-func (s *server) registerProofs() {
-	huma.Register(s.api, s.op("audit-checkpoint", http.MethodGet, "/v1/audit/checkpoint",
-		"The newest signed checkpoint of the Merkle audit log (C2SP tlog-checkpoint signed note, text/plain)", "audit"),
-		func(ctx context.Context, _ *struct{}) (*checkpointNoteOutput, error) {
-			c, err := s.svc.LatestTreeCheckpoint(ctx, actorFrom(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &checkpointNoteOutput{ContentType: "text/plain; charset=utf-8", Body: c.Note}, nil
-		})
-	huma.Register(s.api, s.op("audit-inclusion-proof", http.MethodGet, "/v1/audit/proofs/inclusion",
-		"Prove that an audit record is in a signed checkpoint (RFC 6962 inclusion proof)", "audit"),
-		func(ctx context.Context, in *inclusionInput) (*proofOutput, error) {
-			p, err := s.svc.ProveInclusion(ctx, actorFrom(ctx), in.Record, in.TreeSize)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &proofOutput{Body: InclusionBodyOf(p)}, nil
-		})
-	huma.Register(s.api, s.op("audit-consistency-proof", http.MethodGet, "/v1/audit/proofs/consistency",
-		"Prove that an older signed checkpoint is a prefix of a newer one (RFC 6962 consistency proof)", "audit"),
-		func(ctx context.Context, in *consistencyInput) (*proofOutput, error) {
-			p, err := s.svc.ProveConsistency(ctx, actorFrom(ctx), in.From, in.To)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &proofOutput{Body: ConsistencyBodyOf(p)}, nil
-		})
+// auditCheckpoint serves audit-checkpoint.
+func (s *server) auditCheckpoint(ctx context.Context, _ *struct{}) (*checkpointNoteOutput, error) {
+	c, err := s.svc.LatestTreeCheckpoint(ctx, actorFrom(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &checkpointNoteOutput{ContentType: "text/plain; charset=utf-8", Body: c.Note}, nil
+}
+
+// auditInclusionProof serves audit-inclusion-proof.
+func (s *server) auditInclusionProof(ctx context.Context, in *inclusionInput) (*proofOutput, error) {
+	p, err := s.svc.ProveInclusion(ctx, actorFrom(ctx), in.Record, in.TreeSize)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &proofOutput{Body: InclusionBodyOf(p)}, nil
+}
+
+// auditConsistencyProof serves audit-consistency-proof.
+func (s *server) auditConsistencyProof(ctx context.Context, in *consistencyInput) (*proofOutput, error) {
+	p, err := s.svc.ProveConsistency(ctx, actorFrom(ctx), in.From, in.To)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &proofOutput{Body: ConsistencyBodyOf(p)}, nil
 }

@@ -141,109 +141,103 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-func (s *server) registerReports() {
-	op := s.op("submit-report", http.MethodPost, "/v1/reports", "Submit a report (public, rate-limited, idempotent)", "reports")
-	op.DefaultStatus = http.StatusCreated
-	op.Security = nil
-	op.Errors = append(op.Errors, 429)
-	huma.Register(s.api, op, func(ctx context.Context, in *submitInput) (*submitOutput, error) {
-		a := actorFrom(ctx)
-		if a.Role == regcase.RoleAnonymous {
-			if ok, wait := s.intake.Allow(a.Addr); !ok {
-				return nil, huma.ErrorWithHeaders(s.fail(ctx, regcase.Errorf(regcase.ERateLimited, "too many submissions; retry later")),
-					http.Header{"Retry-After": {strconv.Itoa(int(wait.Seconds()) + 1)}})
-			}
+// submitReport serves submit-report.
+func (s *server) submitReport(ctx context.Context, in *submitInput) (*submitOutput, error) {
+	a := actorFrom(ctx)
+	if a.Role == regcase.RoleAnonymous {
+		if ok, wait := s.intake.Allow(a.Addr); !ok {
+			return nil, huma.ErrorWithHeaders(s.fail(ctx, regcase.Errorf(regcase.ERateLimited, "too many submissions; retry later")),
+				http.Header{"Retry-After": {strconv.Itoa(int(wait.Seconds()) + 1)}})
 		}
-		b := in.Body
-		sub, err := s.svc.Submit(ctx, a, regcase.SubmitReport{Channel: b.Channel, Category: b.Category, Subject: b.Subject,
-			Description: b.Description, Location: b.Location, OccurredAt: b.OccurredAt, Reporter: b.Reporter}, in.IdempotencyKey)
-		if err != nil {
-			return nil, s.fail(ctx, err)
+	}
+	b := in.Body
+	sub, err := s.svc.Submit(ctx, a, regcase.SubmitReport{Channel: b.Channel, Category: b.Category, Subject: b.Subject,
+		Description: b.Description, Location: b.Location, OccurredAt: b.OccurredAt, Reporter: b.Reporter}, in.IdempotencyKey)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &submitOutput{Location: "/v1/public/reports/" + sub.Report.TrackingCode}
+	if sub.Replayed {
+		out.Replayed = "true"
+	}
+	out.Body.ID, out.Body.TrackingCode, out.Body.StatusSecret = sub.Report.ID, sub.Report.TrackingCode, sub.StatusSecret
+	out.Body.Status, out.Body.ReceivedAt, out.Body.StatusURL = "received", sub.Report.ReceivedAt, out.Location
+	return out, nil
+}
+
+// publicReportStatus serves public-report-status.
+func (s *server) publicReportStatus(ctx context.Context, in *publicInput) (*publicOutput, error) {
+	ps, err := s.svc.PublicStatusOf(ctx, in.Tracking, in.Secret)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &publicOutput{}
+	out.Body.TrackingCode, out.Body.Status, out.Body.ReceivedAt, out.Body.UpdatedAt = ps.TrackingCode, ps.Status, ps.ReceivedAt, ps.UpdatedAt
+	return out, nil
+}
+
+// listReports serves list-reports.
+func (s *server) listReports(ctx context.Context, in *listReportsInput) (*listReportsOutput, error) {
+	f := regcase.ReportFilter{Status: regcase.ReportStatus(in.Status), Channel: regcase.Channel(in.Channel),
+		Category: in.Category, Subject: in.Subject, CaseID: in.CaseID, ReceivedFrom: optTime(in.ReceivedFrom),
+		ReceivedTo: optTime(in.ReceivedTo), Query: in.Q, Cursor: in.Cursor, Limit: in.Limit}
+	rs, err := s.svc.ListReports(ctx, actorFrom(ctx), f)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &listReportsOutput{}
+	out.Body.Items = make([]*ReportBody, 0, len(rs))
+	for _, r := range rs {
+		out.Body.Items = append(out.Body.Items, reportBody(r, nil))
+	}
+	if len(rs) == regcase.PageLimit(in.Limit) {
+		out.Body.NextCursor = rs[len(rs)-1].ID
+	}
+	return out, nil
+}
+
+// getReport serves get-report.
+func (s *server) getReport(ctx context.Context, in *reportIDInput) (*reportOutput, error) {
+	r, rep, err := s.svc.GetReport(ctx, actorFrom(ctx), in.ID, in.IncludeReporter)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &reportOutput{Body: reportBody(r, rep)}, nil
+}
+
+// dismissReport serves dismiss-report.
+func (s *server) dismissReport(ctx context.Context, in *reasonInput) (*reportOutput, error) {
+	r, err := s.svc.Dismiss(ctx, actorFrom(ctx), in.ID, in.Body.Reason)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &reportOutput{Body: reportBody(r, nil)}, nil
+}
+
+// eraseReporter serves erase-reporter.
+func (s *server) eraseReporter(ctx context.Context, in *reasonInput) (*reportOutput, error) {
+	r, err := s.svc.Erase(ctx, actorFrom(ctx), in.ID, in.Body.Reason)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &reportOutput{Body: reportBody(r, nil)}, nil
+}
+
+// triageReport serves triage-report.
+func (s *server) triageReport(ctx context.Context, in *triageInput) (*triageOutput, error) {
+	a := actorFrom(ctx)
+	ti := regcase.TriageInput{CaseID: in.Body.CaseID}
+	if nc := in.Body.NewCase; nc != nil {
+		ti.NewCase = &regcase.NewCase{Title: nc.Title, Category: nc.Category, Priority: nc.Priority}
+		if nc.Subject != nil {
+			ti.NewCase.Subject = *nc.Subject
 		}
-		out := &submitOutput{Location: "/v1/public/reports/" + sub.Report.TrackingCode}
-		if sub.Replayed {
-			out.Replayed = "true"
-		}
-		out.Body.ID, out.Body.TrackingCode, out.Body.StatusSecret = sub.Report.ID, sub.Report.TrackingCode, sub.StatusSecret
-		out.Body.Status, out.Body.ReceivedAt, out.Body.StatusURL = "received", sub.Report.ReceivedAt, out.Location
-		return out, nil
-	})
-
-	op = s.op("public-report-status", http.MethodGet, "/v1/public/reports/{tracking}", "Coarse status of a report, for the reporter", "public")
-	op.Security = nil
-	huma.Register(s.api, op, func(ctx context.Context, in *publicInput) (*publicOutput, error) {
-		ps, err := s.svc.PublicStatusOf(ctx, in.Tracking, in.Secret)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		out := &publicOutput{}
-		out.Body.TrackingCode, out.Body.Status, out.Body.ReceivedAt, out.Body.UpdatedAt = ps.TrackingCode, ps.Status, ps.ReceivedAt, ps.UpdatedAt
-		return out, nil
-	})
-
-	huma.Register(s.api, s.op("list-reports", http.MethodGet, "/v1/reports", "List reports (newest first, keyset pagination)", "reports"),
-		func(ctx context.Context, in *listReportsInput) (*listReportsOutput, error) {
-			f := regcase.ReportFilter{Status: regcase.ReportStatus(in.Status), Channel: regcase.Channel(in.Channel),
-				Category: in.Category, Subject: in.Subject, CaseID: in.CaseID, ReceivedFrom: optTime(in.ReceivedFrom),
-				ReceivedTo: optTime(in.ReceivedTo), Query: in.Q, Cursor: in.Cursor, Limit: in.Limit}
-			rs, err := s.svc.ListReports(ctx, actorFrom(ctx), f)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &listReportsOutput{}
-			out.Body.Items = make([]*ReportBody, 0, len(rs))
-			for _, r := range rs {
-				out.Body.Items = append(out.Body.Items, reportBody(r, nil))
-			}
-			if len(rs) == regcase.PageLimit(in.Limit) {
-				out.Body.NextCursor = rs[len(rs)-1].ID
-			}
-			return out, nil
-		})
-
-	huma.Register(s.api, s.op("get-report", http.MethodGet, "/v1/reports/{id}", "Get a report", "reports"),
-		func(ctx context.Context, in *reportIDInput) (*reportOutput, error) {
-			r, rep, err := s.svc.GetReport(ctx, actorFrom(ctx), in.ID, in.IncludeReporter)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &reportOutput{Body: reportBody(r, rep)}, nil
-		})
-
-	huma.Register(s.api, s.op("dismiss-report", http.MethodPost, "/v1/reports/{id}/dismiss", "Dismiss a received report (reason required)", "reports"),
-		func(ctx context.Context, in *reasonInput) (*reportOutput, error) {
-			r, err := s.svc.Dismiss(ctx, actorFrom(ctx), in.ID, in.Body.Reason)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &reportOutput{Body: reportBody(r, nil)}, nil
-		})
-
-	huma.Register(s.api, s.op("erase-reporter", http.MethodPost, "/v1/reports/{id}/erasure", "Erase a reporter's contact details (crypto-shredding)", "reports"),
-		func(ctx context.Context, in *reasonInput) (*reportOutput, error) {
-			r, err := s.svc.Erase(ctx, actorFrom(ctx), in.ID, in.Body.Reason)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &reportOutput{Body: reportBody(r, nil)}, nil
-		})
-
-	huma.Register(s.api, s.op("triage-report", http.MethodPost, "/v1/reports/{id}/triage", "Triage a report into a new or an existing case", "reports"),
-		func(ctx context.Context, in *triageInput) (*triageOutput, error) {
-			a := actorFrom(ctx)
-			ti := regcase.TriageInput{CaseID: in.Body.CaseID}
-			if nc := in.Body.NewCase; nc != nil {
-				ti.NewCase = &regcase.NewCase{Title: nc.Title, Category: nc.Category, Priority: nc.Priority}
-				if nc.Subject != nil {
-					ti.NewCase.Subject = *nc.Subject
-				}
-			}
-			r, c, err := s.svc.Triage(ctx, a, in.ID, ti)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &triageOutput{}
-			out.Body.Report, out.Body.Case = reportBody(r, nil), s.caseBody(a, c)
-			return out, nil
-		})
+	}
+	r, c, err := s.svc.Triage(ctx, a, in.ID, ti)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &triageOutput{}
+	out.Body.Report, out.Body.Case = reportBody(r, nil), s.caseBody(a, c)
+	return out, nil
 }

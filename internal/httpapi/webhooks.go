@@ -3,11 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -158,134 +155,132 @@ type deadEventOutput struct {
 	Body *DeadEventBody
 }
 
-func (s *server) registerWebhooks() {
-	huma.Register(s.api, s.op("list-webhooks", http.MethodGet, "/v1/webhooks", "List webhook subscriptions (admins)", "webhooks"),
-		func(ctx context.Context, _ *struct{}) (*webhooksOutput, error) {
-			ws, err := s.svc.ListWebhooks(ctx, actorFrom(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &webhooksOutput{}
-			out.Body.Items = make([]WebhookBody, 0, len(ws))
-			for _, w := range ws {
-				out.Body.Items = append(out.Body.Items, webhookBody(w))
-			}
-			return out, nil
-		})
-	op := s.op("create-webhook", http.MethodPost, "/v1/webhooks", "Subscribe a URL to events (admins)", "webhooks")
-	op.DefaultStatus = http.StatusCreated
-	huma.Register(s.api, op, func(ctx context.Context, in *createWebhookInput) (*createWebhookOutput, error) {
-		w, secret, err := s.svc.CreateWebhook(ctx, actorFrom(ctx), regcase.NewWebhook{URL: in.Body.URL,
-			EventTypes: in.Body.EventTypes, Description: in.Body.Description})
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		out := &createWebhookOutput{}
-		out.Body.WebhookBody = webhookBody(w)
-		out.Body.Secret = secret
-		return out, nil
-	})
-	huma.Register(s.api, s.op("get-webhook", http.MethodGet, "/v1/webhooks/{id}", "Get a webhook subscription (admins)", "webhooks"),
-		func(ctx context.Context, in *webhookIDInput) (*webhookOutput, error) {
-			w, err := s.svc.GetWebhook(ctx, actorFrom(ctx), in.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &webhookOutput{Body: webhookBody(w)}, nil
-		})
-	op = s.op("delete-webhook", http.MethodDelete, "/v1/webhooks/{id}", "End a subscription; its pending deliveries die, history stays (admins)", "webhooks")
-	op.DefaultStatus = http.StatusNoContent
-	huma.Register(s.api, op, func(ctx context.Context, in *webhookIDInput) (*struct{}, error) {
-		if err := s.svc.DeleteWebhook(ctx, actorFrom(ctx), in.ID); err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return nil, nil
-	})
-	huma.Register(s.api, s.op("list-deliveries", http.MethodGet, "/v1/webhooks/{id}/deliveries", "Delivery history of a subscription, newest first (admins)", "webhooks"),
-		func(ctx context.Context, in *listDeliveriesInput) (*deliveriesOutput, error) {
-			ds, err := s.svc.ListDeliveries(ctx, actorFrom(ctx), regcase.DeliveryFilter{WebhookID: in.ID,
-				Status: regcase.DeliveryStatus(in.Status), Cursor: in.Cursor, Limit: in.Limit})
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &deliveriesOutput{}
-			out.Body.Items = make([]*DeliveryBody, 0, len(ds))
-			for _, d := range ds {
-				out.Body.Items = append(out.Body.Items, deliveryBody(d))
-			}
-			if len(ds) == regcase.PageLimit(in.Limit) {
-				out.Body.NextCursor = ds[len(ds)-1].ID
-			}
-			return out, nil
-		})
-	huma.Register(s.api, s.op("get-delivery", http.MethodGet, "/v1/webhooks/{id}/deliveries/{delivery}", "One delivery with its payload and every attempt (admins)", "webhooks"),
-		func(ctx context.Context, in *deliveryIDInput) (*deliveryOutput, error) {
-			d, attempts, err := s.svc.GetDelivery(ctx, actorFrom(ctx), in.ID, in.Delivery)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			b := deliveryBody(d)
-			b.Payload = d.Payload
-			b.History = make([]AttemptBody, 0, len(attempts))
-			for _, a := range attempts {
-				b.History = append(b.History, AttemptBody{At: a.At, DurationMS: float64(a.Duration.Microseconds()) / 1000,
-					StatusCode: a.StatusCode, Error: a.Error})
-			}
-			return &deliveryOutput{Body: b}, nil
-		})
-	op = s.op("redeliver", http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
-		"Send a delivery again with a fresh retry budget (admins); 409 while it is pending", "webhooks")
-	op.DefaultStatus = http.StatusAccepted
-	op.Errors = append(op.Errors, http.StatusConflict)
-	huma.Register(s.api, op, func(ctx context.Context, in *deliveryIDInput) (*deliveryOutput, error) {
-		d, err := s.svc.Redeliver(ctx, actorFrom(ctx), in.ID, in.Delivery)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return &deliveryOutput{Body: deliveryBody(d)}, nil
-	})
+// listWebhooks serves list-webhooks.
+func (s *server) listWebhooks(ctx context.Context, _ *struct{}) (*webhooksOutput, error) {
+	ws, err := s.svc.ListWebhooks(ctx, actorFrom(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &webhooksOutput{}
+	out.Body.Items = make([]WebhookBody, 0, len(ws))
+	for _, w := range ws {
+		out.Body.Items = append(out.Body.Items, webhookBody(w))
+	}
+	return out, nil
+}
 
-	huma.Register(s.api, s.op("list-dead-letters", http.MethodGet, "/v1/dead-letters", "Events a handler gave up on, newest first (admins)", "events"),
-		func(ctx context.Context, in *listDeadInput) (*deadOutput, error) {
-			f := regcase.DeadEventFilter{Handler: in.Handler, Limit: in.Limit}
-			if in.Cursor != "" {
-				f.Cursor, _ = strconv.ParseInt(in.Cursor, 10, 64)
-			}
-			if in.Replayed != "" {
-				b := in.Replayed == "true"
-				f.Replayed = &b
-			}
-			ds, err := s.svc.ListDeadEvents(ctx, actorFrom(ctx), f)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			out := &deadOutput{}
-			out.Body.Items = make([]*DeadEventBody, 0, len(ds))
-			for _, d := range ds {
-				out.Body.Items = append(out.Body.Items, deadEventBody(d))
-			}
-			if len(ds) == regcase.PageLimit(in.Limit) {
-				out.Body.NextCursor = strconv.FormatInt(ds[len(ds)-1].ID, 10)
-			}
-			return out, nil
-		})
-	huma.Register(s.api, s.op("get-dead-letter", http.MethodGet, "/v1/dead-letters/{id}", "One dead-lettered event (admins)", "events"),
-		func(ctx context.Context, in *deadIDInput) (*deadEventOutput, error) {
-			d, err := s.svc.GetDeadEvent(ctx, actorFrom(ctx), in.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err)
-			}
-			return &deadEventOutput{Body: deadEventBody(d)}, nil
-		})
-	op = s.op("replay-dead-letter", http.MethodPost, "/v1/dead-letters/{id}/replay",
-		"Put the event back on the outbox; handlers that failed it try again (admins); 409 if replayed", "events")
-	op.DefaultStatus = http.StatusAccepted
-	op.Errors = append(op.Errors, http.StatusConflict)
-	huma.Register(s.api, op, func(ctx context.Context, in *deadIDInput) (*deadEventOutput, error) {
-		d, err := s.svc.ReplayDeadEvent(ctx, actorFrom(ctx), in.ID)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		return &deadEventOutput{Body: deadEventBody(d)}, nil
-	})
+// createWebhook serves create-webhook.
+func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*createWebhookOutput, error) {
+	w, secret, err := s.svc.CreateWebhook(ctx, actorFrom(ctx), regcase.NewWebhook{URL: in.Body.URL,
+		EventTypes: in.Body.EventTypes, Description: in.Body.Description})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &createWebhookOutput{}
+	out.Body.WebhookBody = webhookBody(w)
+	out.Body.Secret = secret
+	return out, nil
+}
+
+// getWebhook serves get-webhook.
+func (s *server) getWebhook(ctx context.Context, in *webhookIDInput) (*webhookOutput, error) {
+	w, err := s.svc.GetWebhook(ctx, actorFrom(ctx), in.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &webhookOutput{Body: webhookBody(w)}, nil
+}
+
+// deleteWebhook serves delete-webhook.
+func (s *server) deleteWebhook(ctx context.Context, in *webhookIDInput) (*struct{}, error) {
+	if err := s.svc.DeleteWebhook(ctx, actorFrom(ctx), in.ID); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return nil, nil
+}
+
+// listDeliveries serves list-deliveries.
+func (s *server) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*deliveriesOutput, error) {
+	ds, err := s.svc.ListDeliveries(ctx, actorFrom(ctx), regcase.DeliveryFilter{WebhookID: in.ID,
+		Status: regcase.DeliveryStatus(in.Status), Cursor: in.Cursor, Limit: in.Limit})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &deliveriesOutput{}
+	out.Body.Items = make([]*DeliveryBody, 0, len(ds))
+	for _, d := range ds {
+		out.Body.Items = append(out.Body.Items, deliveryBody(d))
+	}
+	if len(ds) == regcase.PageLimit(in.Limit) {
+		out.Body.NextCursor = ds[len(ds)-1].ID
+	}
+	return out, nil
+}
+
+// getDelivery serves get-delivery.
+func (s *server) getDelivery(ctx context.Context, in *deliveryIDInput) (*deliveryOutput, error) {
+	d, attempts, err := s.svc.GetDelivery(ctx, actorFrom(ctx), in.ID, in.Delivery)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	b := deliveryBody(d)
+	b.Payload = d.Payload
+	b.History = make([]AttemptBody, 0, len(attempts))
+	for _, a := range attempts {
+		b.History = append(b.History, AttemptBody{At: a.At, DurationMS: float64(a.Duration.Microseconds()) / 1000,
+			StatusCode: a.StatusCode, Error: a.Error})
+	}
+	return &deliveryOutput{Body: b}, nil
+}
+
+// redeliver serves redeliver.
+func (s *server) redeliver(ctx context.Context, in *deliveryIDInput) (*deliveryOutput, error) {
+	d, err := s.svc.Redeliver(ctx, actorFrom(ctx), in.ID, in.Delivery)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &deliveryOutput{Body: deliveryBody(d)}, nil
+}
+
+// listDeadLetters serves list-dead-letters.
+func (s *server) listDeadLetters(ctx context.Context, in *listDeadInput) (*deadOutput, error) {
+	f := regcase.DeadEventFilter{Handler: in.Handler, Limit: in.Limit}
+	if in.Cursor != "" {
+		f.Cursor, _ = strconv.ParseInt(in.Cursor, 10, 64)
+	}
+	if in.Replayed != "" {
+		b := in.Replayed == "true"
+		f.Replayed = &b
+	}
+	ds, err := s.svc.ListDeadEvents(ctx, actorFrom(ctx), f)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := &deadOutput{}
+	out.Body.Items = make([]*DeadEventBody, 0, len(ds))
+	for _, d := range ds {
+		out.Body.Items = append(out.Body.Items, deadEventBody(d))
+	}
+	if len(ds) == regcase.PageLimit(in.Limit) {
+		out.Body.NextCursor = strconv.FormatInt(ds[len(ds)-1].ID, 10)
+	}
+	return out, nil
+}
+
+// getDeadLetter serves get-dead-letter.
+func (s *server) getDeadLetter(ctx context.Context, in *deadIDInput) (*deadEventOutput, error) {
+	d, err := s.svc.GetDeadEvent(ctx, actorFrom(ctx), in.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &deadEventOutput{Body: deadEventBody(d)}, nil
+}
+
+// replayDeadLetter serves replay-dead-letter.
+func (s *server) replayDeadLetter(ctx context.Context, in *deadIDInput) (*deadEventOutput, error) {
+	d, err := s.svc.ReplayDeadEvent(ctx, actorFrom(ctx), in.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &deadEventOutput{Body: deadEventBody(d)}, nil
 }

@@ -161,7 +161,7 @@ func TestDeadlines(t *testing.T) {
 		if s := got.Deadlines.Feedback.State(clk.Now()); s != regcase.DeadlinePending {
 			t.Errorf("feedback state = %s, want pending", s)
 		}
-		if ids, _ := db.DueDeadlines(t.Context(), clk.Now(), svc.Deadlines.Warn, 10); len(ids) != 0 {
+		if ids, _ := db.DueDeadlines(t.Context(), clk.Now(), svc.Deadlines().Warn, 10); len(ids) != 0 {
 			t.Errorf("still due after the marks: %v", ids)
 		}
 	})

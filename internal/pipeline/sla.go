@@ -55,7 +55,7 @@ func (s *SLAScanner) Scan(ctx context.Context) error {
 // scanDeadlines marks the statutory deadlines due now.
 func (s *SLAScanner) scanDeadlines(ctx context.Context) error {
 	for ctx.Err() == nil {
-		ids, err := s.Store.DueDeadlines(ctx, s.Now(), s.Svc.Deadlines.Warn, s.Batch)
+		ids, err := s.Store.DueDeadlines(ctx, s.Now(), s.Svc.Deadlines().Warn, s.Batch)
 		if err != nil {
 			return err
 		}

@@ -162,15 +162,15 @@ func (b storeBlobs) Get(ctx context.Context, a *Attachment, seq int) ([]byte, er
 func (b storeBlobs) Delete(context.Context, Tx, *Attachment) error { return nil }
 
 func (s *Service) blobs() Blobs {
-	if s.Blobs != nil {
-		return s.Blobs
+	if s.cfg.Blobs != nil {
+		return s.cfg.Blobs
 	}
-	return storeBlobs{s.Store}
+	return storeBlobs{s.cfg.Store}
 }
 
 func (s *Service) maxAttachment() int64 {
-	if s.AttachmentMaxBytes > 0 {
-		return s.AttachmentMaxBytes
+	if s.cfg.AttachmentMaxBytes > 0 {
+		return s.cfg.AttachmentMaxBytes
 	}
 	return DefaultAttachmentMaxBytes
 }
@@ -196,7 +196,7 @@ func (sp *spool) close() {
 // with key and stops with ETooLarge as soon as the limit is passed. Memory
 // use is one chunk, whatever the file size.
 func (s *Service) readUpload(att *Attachment, key *ContentKey, body io.Reader) (*spool, error) {
-	f, err := os.CreateTemp(s.SpoolDir, "regcase-upload-*")
+	f, err := os.CreateTemp(s.cfg.SpoolDir, "regcase-upload-*")
 	if err != nil {
 		return nil, Internal(fmt.Errorf("spool upload: %w", err))
 	}
@@ -311,8 +311,8 @@ func (s *Service) storeUpload(ctx context.Context, tx Tx, a Actor, att *Attachme
 // written. Nothing is stored when any step fails.
 func (s *Service) upload(ctx context.Context, a Actor, att *Attachment, filename string, body io.Reader,
 	lock func(tx Tx) (entityType, entityID, action string, err error)) (*Attachment, error) {
-	att.ID, att.Filename, att.UploadedBy, att.CreatedAt = s.NewID(), SanitizeFilename(filename), a.ID, s.now()
-	key, wrapped, err := s.Keyring.NewContentKey("attachment:" + att.ID)
+	att.ID, att.Filename, att.UploadedBy, att.CreatedAt = s.cfg.NewID(), SanitizeFilename(filename), a.ID, s.now()
+	key, wrapped, err := s.cfg.Keyring.NewContentKey("attachment:" + att.ID)
 	if err != nil {
 		return nil, Internal(err)
 	}
@@ -325,7 +325,7 @@ func (s *Service) upload(ctx context.Context, a Actor, att *Attachment, filename
 		return nil, err
 	}
 	defer sp.close()
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if _, err := sp.file.Seek(0, io.SeekStart); err != nil { // InTx may run fn again
 			return Internal(err)
 		}
@@ -367,7 +367,7 @@ const MaxReportAttachments = 20
 // every file of a case is in its timeline), else on the report's. Errors:
 // as AddPublicAttachment.
 func (s *Service) AddReportAttachment(ctx context.Context, a Actor, reportID, filename string, body io.Reader) (*Attachment, error) {
-	if n, err := s.Store.ListAttachments(ctx, []string{reportID}, ""); err != nil {
+	if n, err := s.cfg.Store.ListAttachments(ctx, []string{reportID}, ""); err != nil {
 		return nil, err
 	} else if len(n) >= MaxReportAttachments {
 		return nil, Errorf(EConflict, "this report already has %d files, the most one report may have", len(n))
@@ -396,7 +396,7 @@ func (s *Service) AddCaseAttachment(ctx context.Context, a Actor, caseID, filena
 		if err != nil {
 			return "", "", "", err
 		}
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseAttachmentAdd, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseAttachmentAdd, c.Number, c.Assignee); err != nil {
 			return "", "", "", err
 		}
 		return "case", caseID, "case.attachment_added", nil
@@ -406,7 +406,7 @@ func (s *Service) AddCaseAttachment(ctx context.Context, a Actor, caseID, filena
 // openNames decrypts the stored names of attachments read from the store.
 func (s *Service) openNames(atts []*Attachment) ([]*Attachment, error) {
 	for _, a := range atts {
-		key, err := s.Keyring.OpenContentKey("attachment:"+a.ID, a.WrappedKey)
+		key, err := s.cfg.Keyring.OpenContentKey("attachment:"+a.ID, a.WrappedKey)
 		if err != nil {
 			return nil, Internal(err)
 		}
@@ -421,7 +421,7 @@ func (s *Service) openNames(atts []*Attachment) ([]*Attachment, error) {
 
 // listAttachments is Store.ListAttachments with the names decrypted.
 func (s *Service) listAttachments(ctx context.Context, reportIDs []string, caseID string) ([]*Attachment, error) {
-	atts, err := s.Store.ListAttachments(ctx, reportIDs, caseID)
+	atts, err := s.cfg.Store.ListAttachments(ctx, reportIDs, caseID)
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +433,7 @@ func (s *Service) listAttachments(ctx context.Context, reportIDs []string, caseI
 func (s *Service) attachmentCase(ctx context.Context, att *Attachment) (*Case, error) {
 	caseID := att.CaseID
 	if caseID == "" {
-		r, err := s.Store.GetReport(ctx, att.ReportID)
+		r, err := s.cfg.Store.GetReport(ctx, att.ReportID)
 		if err != nil {
 			return nil, err
 		}
@@ -442,7 +442,7 @@ func (s *Service) attachmentCase(ctx context.Context, att *Attachment) (*Case, e
 	if caseID == "" {
 		return nil, nil
 	}
-	return s.Store.GetCase(ctx, caseID)
+	return s.cfg.Store.GetCase(ctx, caseID)
 }
 
 // ListCaseAttachments lists the evidence of a case and of its reports.
@@ -462,7 +462,7 @@ func (s *Service) ListReportAttachments(ctx context.Context, a Actor, reportID s
 	if err := Authorize(a, ActAttachmentRead); err != nil {
 		return nil, err
 	}
-	r, err := s.Store.GetReport(ctx, reportID)
+	r, err := s.cfg.Store.GetReport(ctx, reportID)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +483,7 @@ func (s *Service) OpenAttachment(ctx context.Context, a Actor, id string) (*Atta
 	if err := Authorize(a, ActAttachmentRead); err != nil {
 		return nil, nil, err
 	}
-	att, err := s.Store.GetAttachment(ctx, id)
+	att, err := s.cfg.Store.GetAttachment(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -495,11 +495,11 @@ func (s *Service) OpenAttachment(ctx context.Context, a Actor, id string) (*Atta
 		return nil, nil, err
 	}
 	if c != nil {
-		if err := s.Lifecycle.CheckCaseAction(a, ActAttachmentRead, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActAttachmentRead, c.Number, c.Assignee); err != nil {
 			return nil, nil, err
 		}
 	}
-	key, err := s.Keyring.OpenContentKey("attachment:"+att.ID, att.WrappedKey)
+	key, err := s.cfg.Keyring.OpenContentKey("attachment:"+att.ID, att.WrappedKey)
 	if err != nil {
 		return nil, nil, Internal(err)
 	}
@@ -507,7 +507,7 @@ func (s *Service) OpenAttachment(ctx context.Context, a Actor, id string) (*Atta
 	if c != nil {
 		entityType, entityID = "case", c.ID
 	}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		return s.record(ctx, tx, a, s.now(), change{action: entityType + ".attachment_downloaded", entityType: entityType, entityID: entityID,
 			data: map[string]any{"attachment_id": att.ID, "sha256": fmt.Sprintf("%x", att.SHA256)}})
 	})

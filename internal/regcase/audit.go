@@ -2,6 +2,7 @@ package regcase
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -146,4 +147,13 @@ func SignCheckpoint(c *Checkpoint, prev *Checkpoint, key ed25519.PrivateKey) {
 	c.Hash = c.ComputeHash()
 	c.KeyID = KeyID(key.Public().(ed25519.PublicKey))
 	c.Signature = ed25519.Sign(key, c.Hash)
+}
+
+// ListCheckpoints exports the signed checkpoints (anchors), oldest first.
+// Errors: EForbidden without audit read.
+func (s *Service) ListCheckpoints(ctx context.Context, a Actor) ([]*Checkpoint, error) {
+	if err := Authorize(a, ActAuditRead); err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.ListCheckpoints(ctx)
 }

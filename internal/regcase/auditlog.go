@@ -15,7 +15,7 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]*Aud
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListAudit(ctx, f)
+	return s.cfg.Store.ListAudit(ctx, f)
 }
 
 // CaseAudit returns the audit timeline of one case to those who may read it.
@@ -23,10 +23,10 @@ func (s *Service) CaseAudit(ctx context.Context, a Actor, caseID string, afterID
 	if err := Authorize(a, ActCaseRead); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.GetCase(ctx, caseID); err != nil {
+	if _, err := s.cfg.Store.GetCase(ctx, caseID); err != nil {
 		return nil, err
 	}
-	return s.Store.ListAudit(ctx, AuditFilter{Chain: ChainFor("case", caseID), AfterID: afterID, Limit: PageLimit(limit)})
+	return s.cfg.Store.ListAudit(ctx, AuditFilter{Chain: ChainFor("case", caseID), AfterID: afterID, Limit: PageLimit(limit)})
 }
 
 // Checkpoint signs the heads of every chain that moved since the last
@@ -34,7 +34,7 @@ func (s *Service) CaseAudit(ctx context.Context, a Actor, caseID string, afterID
 // serialized by the store's checkpoint lock.
 func (s *Service) Checkpoint(ctx context.Context, key ed25519.PrivateKey) (*Checkpoint, error) {
 	var out *Checkpoint
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		prev, err := tx.LastCheckpoint(ctx)
 		if err != nil && ErrorCodeOf(err) != ENotFound {
 			return err
@@ -131,25 +131,25 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor, pub ed25519.PublicKe
 	start := time.Now()
 	keys := s.verifyKeys(pub)
 	v := &verifier{res: &VerifyResult{Signed: keys.Len() > 0}, anchored: map[chainSeq]int64{}}
-	cps, err := s.Store.ListCheckpoints(ctx)
+	cps, err := s.cfg.Store.ListCheckpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	v.checkpoints(cps, keys)
-	if err := s.Store.ScanAudit(ctx, v.add); err != nil {
+	if err := s.cfg.Store.ScanAudit(ctx, v.add); err != nil {
 		return nil, err
 	}
 	// Heads are read after the scan: a head can only be ahead of what the
 	// scan saw, and then only because of appends made during the scan, which
 	// catchUp checks record by record.
-	heads, err := s.Store.AuditHeads(ctx)
+	heads, err := s.cfg.Store.AuditHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
 	v.closeChain()
 	for chain, h := range heads {
 		if got := v.seen[chain]; got.seq < h.Seq {
-			if err := v.catchUp(ctx, s.Store, chain, got); err != nil {
+			if err := v.catchUp(ctx, s.cfg.Store, chain, got); err != nil {
 				return nil, err
 			}
 		}
@@ -339,9 +339,9 @@ func (v *verifier) finish(heads map[string]ChainHead) {
 // verifyKeys is the key set VerifyAudit checks with: the service's
 // AuditKeys plus pub (named with the service's AuditOrigin).
 func (s *Service) verifyKeys(pub ed25519.PublicKey) *AuditKeys {
-	ks := s.AuditKeys.Union(nil)
+	ks := s.cfg.AuditKeys.Union(nil)
 	if pub != nil {
-		_ = ks.AddEd25519(s.AuditOrigin, pub) // the origin was validated by NewService
+		_ = ks.AddEd25519(s.cfg.AuditOrigin, pub) // the origin was validated by NewService
 	}
 	return ks
 }

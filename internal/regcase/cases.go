@@ -39,11 +39,11 @@ func (s *Service) openCase(ctx context.Context, tx Tx, a Actor, in NewCase, now,
 		return nil, err
 	}
 	c := &Case{
-		ID: s.NewID(), Number: fmt.Sprintf("CASE-%d-%06d", now.Year(), n),
+		ID: s.cfg.NewID(), Number: fmt.Sprintf("CASE-%d-%06d", now.Year(), n),
 		Title: in.Title, Subject: in.Subject, Category: in.Category, Priority: in.Priority,
-		Status: s.Lifecycle.Initial, OpenedAt: now, UpdatedAt: now, Version: 1,
+		Status: s.cfg.Lifecycle.Initial, OpenedAt: now, UpdatedAt: now, Version: 1,
 		Details: map[string]json.RawMessage{},
-		SLA:     SLA{DueAt: now.Add(s.SLA[in.Priority])},
+		SLA:     SLA{DueAt: now.Add(s.cfg.SLA[in.Priority])},
 	}
 	s.startDeadlines(c, received)
 	if err := tx.InsertCase(ctx, c); err != nil {
@@ -64,7 +64,7 @@ func (s *Service) CreateCase(ctx context.Context, a Actor, in NewCase) (*Case, e
 		return nil, err
 	}
 	var out *Case
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		c, err := s.openCase(ctx, tx, a, in, now, now)
 		out = c
@@ -93,7 +93,7 @@ func (s *Service) Triage(ctx context.Context, a Actor, reportID string, in Triag
 	}
 	var rOut *Report
 	var cOut *Case
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		r, err := tx.LockReport(ctx, reportID)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (s *Service) Triage(ctx context.Context, a Actor, reportID string, in Triag
 			if c, err = tx.LockCase(ctx, in.CaseID); err != nil {
 				return err
 			}
-			if s.Lifecycle.IsFinal(c.Status) {
+			if s.cfg.Lifecycle.IsFinal(c.Status) {
 				return Errorf(EConflict, "case %s is %s; reopen it before attaching reports", c.Number, c.Status)
 			}
 		}
@@ -157,7 +157,7 @@ func (s *Service) GetCase(ctx context.Context, a Actor, id string) (*Case, error
 	if err := Authorize(a, ActCaseRead); err != nil {
 		return nil, err
 	}
-	return s.Store.GetCase(ctx, id)
+	return s.cfg.Store.GetCase(ctx, id)
 }
 
 // ListCases lists cases, newest first, keyset-paginated.
@@ -165,7 +165,7 @@ func (s *Service) ListCases(ctx context.Context, a Actor, f CaseFilter) ([]*Case
 	if err := Authorize(a, ActCaseList); err != nil {
 		return nil, err
 	}
-	if f.Status != "" && !s.Lifecycle.IsState(f.Status) {
+	if f.Status != "" && !s.cfg.Lifecycle.IsState(f.Status) {
 		return nil, FieldError("status", "unknown case status %q", f.Status)
 	}
 	if f.Priority != "" {
@@ -174,7 +174,7 @@ func (s *Service) ListCases(ctx context.Context, a Actor, f CaseFilter) ([]*Case
 		}
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListCases(ctx, f)
+	return s.cfg.Store.ListCases(ctx, f)
 }
 
 // CasePatch is a partial update; nil fields are left alone.
@@ -190,7 +190,7 @@ type CasePatch struct {
 func (s *Service) mutateCase(ctx context.Context, a Actor, id string, version int64,
 	fn func(c *Case, now time.Time) (string, map[string]any, error)) (*Case, error) {
 	var out *Case
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		c, err := tx.LockCase(ctx, id)
 		if err != nil {
 			return err
@@ -252,10 +252,10 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 		}
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseUpdate, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseUpdate, c.Number, c.Assignee); err != nil {
 			return "", nil, err
 		}
-		if s.Lifecycle.IsFinal(c.Status) {
+		if s.cfg.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to change it", c.Number)
 		}
 		if p.Priority != nil && PriorityRank(*p.Priority) < PriorityRank(c.Priority) {
@@ -275,7 +275,7 @@ func (s *Service) UpdateCase(ctx context.Context, a Actor, id string, version in
 		}
 		if p.Priority != nil && *p.Priority != c.Priority {
 			c.Priority, changed["priority"] = *p.Priority, *p.Priority
-			c.SLA.DueAt = c.OpenedAt.Add(s.SLA[c.Priority] + c.SLA.PausedTotal)
+			c.SLA.DueAt = c.OpenedAt.Add(s.cfg.SLA[c.Priority] + c.SLA.PausedTotal)
 			changed["due_at"] = c.SLA.DueAt
 			clearBreach(c, now)
 		}
@@ -293,7 +293,7 @@ func (s *Service) mayLowerPriority(a Actor, c *Case, to Priority) error {
 	if err := Authorize(a, ActCaseLowerPriority); err != nil {
 		return Errorf(EForbidden, "role %s may not lower a case's priority (%s to %s)", a.Role, c.Priority, to)
 	}
-	return s.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee)
+	return s.cfg.Lifecycle.CheckCaseAction(a, ActCaseLowerPriority, c.Number, c.Assignee)
 }
 
 // PriorityChoices lists, lowest first, the priorities a may give c with
@@ -325,7 +325,7 @@ func (s *Service) Transition(ctx context.Context, a Actor, id string, version in
 		in.Assignee = who
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
-		t, err := s.Lifecycle.Check(a, c.Status, c.Assignee, in)
+		t, err := s.cfg.Lifecycle.Check(a, c.Status, c.Assignee, in)
 		if err != nil {
 			return "", nil, err
 		}
@@ -344,13 +344,13 @@ func (s *Service) Transition(ctx context.Context, a Actor, id string, version in
 		if in.Assignee != "" && contains(t.Requires, FieldAssignee) {
 			c.Assignee = in.Assignee
 		}
-		if s.Lifecycle.IsFinal(t.To) {
+		if s.cfg.Lifecycle.IsFinal(t.To) {
 			c.Resolution, c.ClosedAt = in.Resolution, &now
 			if c.SLA.PausedAt != nil { // a closed case's clock stops
 				c.SLA.PausedTotal += now.Sub(*c.SLA.PausedAt)
 				c.SLA.PausedAt, c.SLA.PauseReason = nil, ""
 			}
-		} else if s.Lifecycle.IsFinal(from) {
+		} else if s.cfg.Lifecycle.IsFinal(from) {
 			c.Resolution, c.ClosedAt = "", nil
 		}
 		return "case.transitioned", map[string]any{"from": from, "to": t.To, "fields": fields}, nil
@@ -410,10 +410,10 @@ func (s *Service) Assign(ctx context.Context, a Actor, id string, version int64,
 		return nil, Errorf(EForbidden, "an investigator may only assign a case to itself (%s)", a.ID)
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseAssign, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseAssign, c.Number, c.Assignee); err != nil {
 			return "", nil, err
 		}
-		if s.Lifecycle.IsFinal(c.Status) {
+		if s.cfg.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; reopen it to reassign", c.Number)
 		}
 		from := c.Assignee
@@ -432,10 +432,10 @@ func (s *Service) PauseSLA(ctx context.Context, a Actor, id string, version int6
 		return nil, err
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
 			return "", nil, err
 		}
-		if s.Lifecycle.IsFinal(c.Status) {
+		if s.cfg.Lifecycle.IsFinal(c.Status) {
 			return "", nil, Errorf(EConflict, "case %s is closed; its clock is stopped", c.Number)
 		}
 		if c.SLA.PausedAt != nil {
@@ -453,7 +453,7 @@ func (s *Service) ResumeSLA(ctx context.Context, a Actor, id string, version int
 		return nil, err
 	}
 	return s.mutateCase(ctx, a, id, version, func(c *Case, now time.Time) (string, map[string]any, error) {
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseSLA, c.Number, c.Assignee); err != nil {
 			return "", nil, err
 		}
 		if c.SLA.PausedAt == nil {
@@ -479,19 +479,19 @@ func (s *Service) AddNote(ctx context.Context, a Actor, caseID, body string) (*N
 		return nil, err
 	}
 	var out *Note
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		c, err := tx.LockCase(ctx, caseID)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		n := &Note{ID: s.NewID(), CaseID: caseID, Author: a.ID, Body: body, CreatedAt: now}
+		n := &Note{ID: s.cfg.NewID(), CaseID: caseID, Author: a.ID, Body: body, CreatedAt: now}
 		if err := tx.InsertNote(ctx, n); err != nil {
 			return err
 		}
 		out = n
 		return s.record(ctx, tx, a, now, change{action: "case.note_added", entityType: "case", entityID: caseID,
-			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("note-body", []byte(body)))}, state: caseState(c)})
+			data: map[string]any{"note_id": n.ID, "body_hmac": fmt.Sprintf("%x", s.cfg.Keyring.Digest("note-body", []byte(body)))}, state: caseState(c)})
 	})
 	return out, err
 }
@@ -501,8 +501,8 @@ func (s *Service) ListNotes(ctx context.Context, a Actor, caseID, cursor string,
 	if err := Authorize(a, ActNoteRead); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.GetCase(ctx, caseID); err != nil {
+	if _, err := s.cfg.Store.GetCase(ctx, caseID); err != nil {
 		return nil, err
 	}
-	return s.Store.ListNotes(ctx, caseID, cursor, PageLimit(limit))
+	return s.cfg.Store.ListNotes(ctx, caseID, cursor, PageLimit(limit))
 }

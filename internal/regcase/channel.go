@@ -65,7 +65,7 @@ const maxMessage = 10000
 
 // sealMessage encrypts a new message body.
 func (s *Service) sealMessage(m *Message, body string) error {
-	key, wrapped, err := s.Keyring.NewContentKey("message:" + m.ID)
+	key, wrapped, err := s.cfg.Keyring.NewContentKey("message:" + m.ID)
 	if err != nil {
 		return Internal(err)
 	}
@@ -77,7 +77,7 @@ func (s *Service) sealMessage(m *Message, body string) error {
 }
 
 func (s *Service) openMessage(m *Message, tracking string) (*MessageView, error) {
-	key, err := s.Keyring.OpenContentKey("message:"+m.ID, m.WrappedKey)
+	key, err := s.cfg.Keyring.OpenContentKey("message:"+m.ID, m.WrappedKey)
 	if err != nil {
 		return nil, Internal(err)
 	}
@@ -94,7 +94,7 @@ func (s *Service) openMessage(m *Message, tracking string) (*MessageView, error)
 // of the body — never the text) and its outbox event.
 func (s *Service) postMessage(ctx context.Context, tx Tx, a Actor, r *Report, fromReporter bool, body string) (*Message, error) {
 	now := s.now()
-	m := &Message{ID: s.NewID(), ReportID: r.ID, FromReporter: fromReporter, CreatedAt: now}
+	m := &Message{ID: s.cfg.NewID(), ReportID: r.ID, FromReporter: fromReporter, CreatedAt: now}
 	action := ActionMessageReceived
 	if !fromReporter {
 		m.Author, action = a.ID, ActionMessageSent
@@ -106,7 +106,7 @@ func (s *Service) postMessage(ctx context.Context, tx Tx, a Actor, r *Report, fr
 		return nil, err
 	}
 	data := map[string]any{"message_id": m.ID, "report_id": r.ID, "case_id": r.CaseID,
-		"from": messageFrom(fromReporter), "body_hmac": fmt.Sprintf("%x", s.Keyring.Digest("message-body", []byte(body)))}
+		"from": messageFrom(fromReporter), "body_hmac": fmt.Sprintf("%x", s.cfg.Keyring.Digest("message-body", []byte(body)))}
 	return m, s.record(ctx, tx, a, now, change{action: action, entityType: "report", entityID: r.ID, data: data})
 }
 
@@ -128,7 +128,7 @@ func (s *Service) PublicThread(ctx context.Context, a Actor, tracking, secret st
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := s.Store.ListMessages(ctx, []string{r.ID})
+	msgs, err := s.cfg.Store.ListMessages(ctx, []string{r.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (s *Service) PostPublicMessage(ctx context.Context, a Actor, tracking, secr
 		return nil, err
 	}
 	var out *Message
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		locked, err := tx.LockReport(ctx, r.ID)
 		if err != nil {
 			return err
@@ -180,11 +180,11 @@ func (s *Service) caseFor(ctx context.Context, a Actor, act Action, caseID strin
 	if err := Authorize(a, act); err != nil {
 		return nil, err
 	}
-	c, err := s.Store.GetCase(ctx, caseID)
+	c, err := s.cfg.Store.GetCase(ctx, caseID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Lifecycle.CheckCaseAction(a, act, c.Number, c.Assignee); err != nil {
+	if err := s.cfg.Lifecycle.CheckCaseAction(a, act, c.Number, c.Assignee); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -203,18 +203,18 @@ func (s *Service) CaseMessages(ctx context.Context, a Actor, caseID string) (*Ca
 	t := &CaseThread{Case: c}
 	tracking := map[string]string{}
 	for _, id := range c.ReportIDs {
-		r, err := s.Store.GetReport(ctx, id)
+		r, err := s.cfg.Store.GetReport(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		t.Reports = append(t.Reports, r)
 		tracking[id] = r.TrackingCode
 	}
-	msgs, err := s.Store.ListMessages(ctx, c.ReportIDs)
+	msgs, err := s.cfg.Store.ListMessages(ctx, c.ReportIDs)
 	if err != nil {
 		return nil, err
 	}
-	marker, err := s.Store.ReadMarker(ctx, a.ID, c.ID)
+	marker, err := s.cfg.Store.ReadMarker(ctx, a.ID, c.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (s *Service) CaseMessages(ctx context.Context, a Actor, caseID string) (*Ca
 		return nil, err
 	}
 	if n := len(msgs); n > 0 && msgs[n-1].ID > marker {
-		err = s.Store.InTx(ctx, func(tx Tx) error { return tx.MarkRead(ctx, a.ID, c.ID, msgs[n-1].ID, s.now()) })
+		err = s.cfg.Store.InTx(ctx, func(tx Tx) error { return tx.MarkRead(ctx, a.ID, c.ID, msgs[n-1].ID, s.now()) })
 		if err != nil {
 			return nil, err
 		}
@@ -255,12 +255,12 @@ func (s *Service) PostCaseMessage(ctx context.Context, a Actor, caseID, reportID
 		out *Message
 		rep *Report
 	)
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		c, err := tx.LockCase(ctx, caseID)
 		if err != nil {
 			return err
 		}
-		if err := s.Lifecycle.CheckCaseAction(a, ActCaseMessageSend, c.Number, c.Assignee); err != nil {
+		if err := s.cfg.Lifecycle.CheckCaseAction(a, ActCaseMessageSend, c.Number, c.Assignee); err != nil {
 			return err
 		}
 		switch {

@@ -46,7 +46,7 @@ func (s *Service) SetContact(ctx context.Context, a Actor, in ContactInput) (*Of
 		}
 		c.ActorID, c.Role = who, role
 	}
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		c.UpdatedAt = now
 		if err := tx.PutContact(ctx, c); err != nil {
@@ -71,7 +71,7 @@ func (s *Service) resolveOfficer(ctx context.Context, who string, oidcRole Role)
 		}
 		return who, r, nil
 	}
-	toks, err := s.Store.ListTokens(ctx)
+	toks, err := s.cfg.Store.ListTokens(ctx)
 	if err != nil {
 		return "", "", err
 	}
@@ -89,7 +89,7 @@ func (s *Service) GetContact(ctx context.Context, a Actor) (*OfficerContact, err
 	if a.Role == RoleAnonymous || a.Role == "" {
 		return nil, Errorf(EUnauthorized, "sign in to read your notification address")
 	}
-	return s.Store.GetContact(ctx, a.ID)
+	return s.cfg.Store.GetContact(ctx, a.ID)
 }
 
 // ReporterUpdateAddress returns the address a reporter left for updates
@@ -97,7 +97,7 @@ func (s *Service) GetContact(ctx context.Context, a Actor) (*OfficerContact, err
 // for updates, or erased (the key is gone). For the notifier only: the
 // address never leaves the process except as the mail's recipient.
 func (s *Service) ReporterUpdateAddress(ctx context.Context, reportID string) (string, error) {
-	r, err := s.Store.GetReport(ctx, reportID)
+	r, err := s.cfg.Store.GetReport(ctx, reportID)
 	if err != nil {
 		if ErrorCodeOf(err) == ENotFound {
 			return "", nil
@@ -107,7 +107,7 @@ func (s *Service) ReporterUpdateAddress(ctx context.Context, reportID string) (s
 	if !r.HasReporter || r.WrappedKey == nil || r.ErasedAt != nil {
 		return "", nil
 	}
-	rep, err := s.Keyring.Decrypt(r.ID, r.ReporterCipher, r.WrappedKey)
+	rep, err := s.cfg.Keyring.Decrypt(r.ID, r.ReporterCipher, r.WrappedKey)
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +149,7 @@ func (s *Service) Dashboard(ctx context.Context, a Actor) (*Dashboard, Dashboard
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := s.now()
-	maxAge := s.DashboardMaxAge
+	maxAge := s.cfg.DashboardMaxAge
 	if maxAge == 0 {
 		maxAge = DefaultDashboardMaxAge
 	}
@@ -157,7 +157,7 @@ func (s *Service) Dashboard(ctx context.Context, a Actor) (*Dashboard, Dashboard
 		return c.d, c.q, nil
 	}
 	q := DashboardQuery{Now: now, AgeBounds: DashboardAgeBounds, Weeks: DashboardWeeks}
-	d, err := s.Store.Dashboard(ctx, q)
+	d, err := s.cfg.Store.Dashboard(ctx, q)
 	if err != nil {
 		return nil, q, err
 	}

@@ -214,7 +214,7 @@ func ParseDeadlinePolicy(s string, categories []string) (DeadlinePolicy, error) 
 // startDeadlines sets the deadlines of a new case whose clock starts at
 // received (the first report's receipt, or the opening).
 func (s *Service) startDeadlines(c *Case, received time.Time) {
-	t := s.Deadlines.Terms(c.Category)
+	t := s.cfg.Deadlines.Terms(c.Category)
 	ack, fb := AuditTime(t.Acknowledge.AddTo(received)), AuditTime(t.Feedback.AddTo(received))
 	c.Deadlines = Deadlines{Acknowledge: Deadline{DueAt: &ack}, Feedback: Deadline{DueAt: &fb}}
 }
@@ -252,13 +252,13 @@ func meetFeedback(a Actor, c *Case, now time.Time) {
 // the warning too. It returns the number of warnings and breaches written.
 func (s *Service) MarkDeadlines(ctx context.Context, id string) (warned, breached int, err error) {
 	a := SystemActor("deadlines")
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		warned, breached = 0, 0
 		c, err := tx.LockCase(ctx, id)
 		if err != nil {
 			return err
 		}
-		if c.ClosedAt != nil || s.Lifecycle.IsFinal(c.Status) {
+		if c.ClosedAt != nil || s.cfg.Lifecycle.IsFinal(c.Status) {
 			return nil
 		}
 		now := s.now()
@@ -285,7 +285,7 @@ func (s *Service) MarkDeadlines(ctx context.Context, id string) (warned, breache
 				data["overdue_seconds"] = int64(now.Sub(*d.DueAt).Seconds())
 				changes = append(changes, change1{"case.deadline_breached", data})
 				breached++
-			case d.WarnedAt == nil && d.BreachedAt == nil && now.Add(s.Deadlines.Warn).After(*d.DueAt):
+			case d.WarnedAt == nil && d.BreachedAt == nil && now.Add(s.cfg.Deadlines.Warn).After(*d.DueAt):
 				d.WarnedAt = &now
 				changes = append(changes, change1{"case.deadline_approaching", data})
 				warned++

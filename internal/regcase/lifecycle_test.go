@@ -16,7 +16,7 @@ type wantActor struct {
 	constraint Constraint
 }
 
-// wantEdge is one row of the PRODUCT.md §4 Lifecycle table.
+// wantEdge is one row of the transitions table in docs/domain.md.
 type wantEdge struct {
 	from, to    string
 	actors      []wantActor
@@ -24,8 +24,8 @@ type wantEdge struct {
 	resolutions []string
 }
 
-// wantStates and wantEdges are transcribed by hand from PRODUCT.md §4
-// ("Lifecycle"), not derived from lifecycle.json: they are what the file must
+// wantStates and wantEdges are transcribed by hand from the lifecycle
+// tables of docs/domain.md (states and transitions), not derived from lifecycle.json: they are what the file must
 // say.
 var (
 	wantName    = "enforcement-case"
@@ -174,12 +174,12 @@ func TestDefaultLifecycleMatchesProduct(t *testing.T) {
 	}
 	for _, c := range slices.Sorted(maps.Keys(want)) {
 		if !got[c] {
-			t.Errorf("PRODUCT.md edge missing or different in lifecycle.json: %s", c)
+			t.Errorf("docs/domain.md edge missing or different in lifecycle.json: %s", c)
 		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(got)) {
 		if !want[c] {
-			t.Errorf("lifecycle.json edge not in PRODUCT.md (or different): %s", c)
+			t.Errorf("lifecycle.json edge not in docs/domain.md (or different): %s", c)
 		}
 	}
 	if got, want := len(lc.Transitions), len(wantEdges); got != want {
@@ -197,7 +197,7 @@ func TestDefaultLifecycleJSONIsACopy(t *testing.T) {
 
 // validAction is an enforcement action that passes validation.
 func validAction() *EnforcementAction {
-	return &EnforcementAction{Type: "fine", Amount: 50000, Currency: "EUR", Note: "per §12"}
+	return &EnforcementAction{Type: "fine", Amount: 50000, Currency: "EUR", Note: "per article 12"}
 }
 
 // validInput returns a TransitionInput that satisfies every field the edge

@@ -214,7 +214,7 @@ func (s *Service) Sequence(ctx context.Context, signer note.Signer) (*TreeCheckp
 // sequenceBatch is one transaction of Sequence; full reports a batch of
 // SequenceBatch leaves (more may wait), which is left unsigned.
 func (s *Service) sequenceBatch(ctx context.Context, signer note.Signer, after int64) (out *TreeCheckpoint, full bool, lastID int64, err error) {
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		out, full, lastID = nil, false, after
 		size, err := tx.LockTree(ctx)
 		if err != nil {
@@ -276,7 +276,7 @@ func (s *Service) sequenceBatch(ctx context.Context, signer note.Signer, after i
 		if err != nil {
 			return Internal(err)
 		}
-		if err := tx.InsertEvent(ctx, &Event{ID: s.NewID(), Type: CheckpointEventType, Source: s.EventSource,
+		if err := tx.InsertEvent(ctx, &Event{ID: s.cfg.NewID(), Type: CheckpointEventType, Source: s.cfg.EventSource,
 			Subject: "audit/checkpoints/" + strconv.FormatInt(size, 10), Time: c.Time, Data: data,
 			PartitionKey: "audit:checkpoints"}); err != nil {
 			return err

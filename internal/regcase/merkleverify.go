@@ -50,7 +50,7 @@ func (v *verifier) treeProblem(size int64, reason string) {
 // be a prefix of the log. It returns the recomputed tree.
 func (s *Service) verifyTree(ctx context.Context, v *verifier, keys *AuditKeys, witness []WitnessCheckpoint) error {
 	t := &memTree{}
-	err := s.Store.ScanLeaves(ctx, func(l *Leaf) error {
+	err := s.cfg.Store.ScanLeaves(ctx, func(l *Leaf) error {
 		switch {
 		case l.Index != t.size:
 			v.treeProblem(t.size, fmt.Sprintf("leaf %d follows leaf %d: leaves were deleted, inserted or moved", l.Index, t.size-1))
@@ -67,7 +67,7 @@ func (s *Service) verifyTree(ctx context.Context, v *verifier, keys *AuditKeys, 
 	}
 	v.res.Unsequenced = max(0, v.res.Records-v.res.TreeSize)
 	stored := int64(0)
-	err = s.Store.ScanTreeHashes(ctx, func(i int64, h tlog.Hash) error {
+	err = s.cfg.Store.ScanTreeHashes(ctx, func(i int64, h tlog.Hash) error {
 		switch {
 		case i != stored:
 			v.treeProblem(0, fmt.Sprintf("stored tree hash %d is missing: proofs cannot be served", stored))
@@ -85,7 +85,7 @@ func (s *Service) verifyTree(ctx context.Context, v *verifier, keys *AuditKeys, 
 	if err == nil && stored != int64(len(t.hashes)) {
 		v.treeProblem(0, fmt.Sprintf("the database holds %d stored tree hashes, the leaves need %d", stored, len(t.hashes)))
 	}
-	cps, err := s.Store.ListTreeCheckpoints(ctx)
+	cps, err := s.cfg.Store.ListTreeCheckpoints(ctx)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (s *Service) checkWitness(ctx context.Context, v *verifier, t *memTree, dbR
 	if latest == nil || latest.Size < w.Size {
 		return
 	}
-	p, err := tlog.ProveTree(latest.Size, w.Size, storeHashes(ctx, s.Store))
+	p, err := tlog.ProveTree(latest.Size, w.Size, storeHashes(ctx, s.cfg.Store))
 	if err == nil {
 		err = tlog.CheckTree(p, latest.Size, latest.Root, w.Size, w.Root)
 	}

@@ -33,7 +33,7 @@ func (s *Service) LatestTreeCheckpoint(ctx context.Context, a Actor) (*TreeCheck
 	if err := Authorize(a, ActAuditVerify); err != nil {
 		return nil, err
 	}
-	return s.Store.GetTreeCheckpoint(ctx, 0)
+	return s.cfg.Store.GetTreeCheckpoint(ctx, 0)
 }
 
 // checkpointAt returns the signed checkpoint of size (0 = the newest);
@@ -42,7 +42,7 @@ func (s *Service) checkpointAt(ctx context.Context, field string, size int64) (*
 	if size < 0 {
 		return nil, FieldError(field, "%s must be a tree size (>= 1)", field)
 	}
-	c, err := s.Store.GetTreeCheckpoint(ctx, size)
+	c, err := s.cfg.Store.GetTreeCheckpoint(ctx, size)
 	if ErrorCodeOf(err) == ENotFound {
 		if size == 0 {
 			return nil, Errorf(ENotFound, "no tree checkpoint has been signed yet")
@@ -64,9 +64,9 @@ func (s *Service) ProveInclusion(ctx context.Context, a Actor, recordID, size in
 	if recordID <= 0 {
 		return nil, FieldError("record", "record must be an audit record id (>= 1)")
 	}
-	leaf, err := s.Store.LeafOf(ctx, recordID)
+	leaf, err := s.cfg.Store.LeafOf(ctx, recordID)
 	if ErrorCodeOf(err) == ENotFound {
-		recs, lerr := s.Store.ListAudit(ctx, AuditFilter{AfterID: recordID - 1, Limit: 1})
+		recs, lerr := s.cfg.Store.ListAudit(ctx, AuditFilter{AfterID: recordID - 1, Limit: 1})
 		if lerr == nil && len(recs) == 1 && recs[0].ID == recordID {
 			return nil, Errorf(EConflict, "audit record %d is not in the Merkle log yet: it is sequenced at the next checkpoint", recordID)
 		}
@@ -82,7 +82,7 @@ func (s *Service) ProveInclusion(ctx context.Context, a Actor, recordID, size in
 	if leaf.Index >= c.Size {
 		return nil, FieldError("tree_size", "audit record %d is leaf %d, not in the tree of size %d: ask for a later checkpoint", recordID, leaf.Index, c.Size)
 	}
-	p, err := tlog.ProveRecord(c.Size, leaf.Index, storeHashes(ctx, s.Store))
+	p, err := tlog.ProveRecord(c.Size, leaf.Index, storeHashes(ctx, s.cfg.Store))
 	if err != nil {
 		return nil, Internal(fmt.Errorf("prove record %d in %d: %w", leaf.Index, c.Size, err))
 	}
@@ -110,7 +110,7 @@ func (s *Service) ProveConsistency(ctx context.Context, a Actor, from, to int64)
 	if cf.Size > ct.Size {
 		return nil, FieldError("from", "from (%d) must not exceed to (%d)", cf.Size, ct.Size)
 	}
-	p, err := tlog.ProveTree(ct.Size, cf.Size, storeHashes(ctx, s.Store))
+	p, err := tlog.ProveTree(ct.Size, cf.Size, storeHashes(ctx, s.cfg.Store))
 	if err != nil {
 		return nil, Internal(fmt.Errorf("prove tree %d in %d: %w", cf.Size, ct.Size, err))
 	}

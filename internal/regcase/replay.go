@@ -125,9 +125,9 @@ func (s *Service) reportState(r *Report) map[string]any {
 		"occurred_at": stampPtr(r.OccurredAt), "has_reporter": r.HasReporter, "erased_at": stampPtr(r.ErasedAt),
 		"received_at": stamp(r.ReceivedAt), "updated_at": stamp(r.UpdatedAt),
 	}
-	if s.Keyring != nil {
-		m["description_hmac"] = hex.EncodeToString(s.Keyring.Digest("report-description", []byte(r.Description)))
-		m["location_hmac"] = hex.EncodeToString(s.Keyring.Digest("report-location", []byte(r.Location)))
+	if s.cfg.Keyring != nil {
+		m["description_hmac"] = hex.EncodeToString(s.cfg.Keyring.Digest("report-description", []byte(r.Description)))
+		m["location_hmac"] = hex.EncodeToString(s.cfg.Keyring.Digest("report-location", []byte(r.Location)))
 	}
 	return m
 }
@@ -203,7 +203,7 @@ func (s *Service) verifyLiveState(ctx context.Context, problem func(AuditProblem
 	start := time.Now()
 	lc := &liveCheck{s: s, res: &LiveStateResult{}, problem: problem, chains: map[string]*history{}}
 	var prev map[string]json.RawMessage // the scanned chain's last snapshot
-	err := s.Store.ScanAudit(ctx, func(r *AuditRecord) error {
+	err := s.cfg.Store.ScanAudit(ctx, func(r *AuditRecord) error {
 		if (r.EntityType != "case" && r.EntityType != "report") || r.Chain != ChainFor(r.EntityType, r.EntityID) {
 			return nil
 		}
@@ -265,13 +265,13 @@ func (lc *liveCheck) step(r *AuditRecord, prev map[string]json.RawMessage) map[s
 
 func (lc *liveCheck) cases(ctx context.Context) error {
 	for cursor := ""; ; {
-		page, err := lc.s.Store.ListCases(ctx, CaseFilter{Cursor: cursor, Limit: MaxLimit})
+		page, err := lc.s.cfg.Store.ListCases(ctx, CaseFilter{Cursor: cursor, Limit: MaxLimit})
 		if err != nil {
 			return err
 		}
 		for _, c := range page {
 			if err := lc.entity(ctx, "case", c.ID, func() (map[string]any, error) {
-				full, err := lc.s.Store.GetCase(ctx, c.ID) // ReportIDs filled
+				full, err := lc.s.cfg.Store.GetCase(ctx, c.ID) // ReportIDs filled
 				if err != nil {
 					return nil, err
 				}
@@ -289,14 +289,14 @@ func (lc *liveCheck) cases(ctx context.Context) error {
 
 func (lc *liveCheck) reports(ctx context.Context) error {
 	for cursor := ""; ; {
-		page, err := lc.s.Store.ListReports(ctx, ReportFilter{Cursor: cursor, Limit: MaxLimit})
+		page, err := lc.s.cfg.Store.ListReports(ctx, ReportFilter{Cursor: cursor, Limit: MaxLimit})
 		if err != nil {
 			return err
 		}
 		for _, r := range page {
 			id := r.ID
 			if err := lc.entity(ctx, "report", id, func() (map[string]any, error) {
-				full, err := lc.s.Store.GetReport(ctx, id)
+				full, err := lc.s.cfg.Store.GetReport(ctx, id)
 				if err != nil {
 					return nil, err
 				}
@@ -389,7 +389,7 @@ func (lc *liveCheck) entity(ctx context.Context, typ, id string, live func() (ma
 // catchUp folds the records of chain appended after h.lastID.
 func (lc *liveCheck) catchUp(ctx context.Context, chain string, h *history) error {
 	for {
-		recs, err := lc.s.Store.ListAudit(ctx, AuditFilter{Chain: chain, AfterID: h.lastID, Limit: MaxLimit})
+		recs, err := lc.s.cfg.Store.ListAudit(ctx, AuditFilter{Chain: chain, AfterID: h.lastID, Limit: MaxLimit})
 		if err != nil {
 			return err
 		}
@@ -405,7 +405,7 @@ func (lc *liveCheck) catchUp(ctx context.Context, chain string, h *history) erro
 // diverged names the first field in which the live row differs from the
 // snapshot of record h.stateAt.
 func (lc *liveCheck) diverged(ctx context.Context, chain string, h *history, fields []string, liveCanon []byte) error {
-	recs, err := lc.s.Store.ListAudit(ctx, AuditFilter{Chain: chain, AfterID: h.stateAt - 1, Limit: 1})
+	recs, err := lc.s.cfg.Store.ListAudit(ctx, AuditFilter{Chain: chain, AfterID: h.stateAt - 1, Limit: 1})
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (s *Service) validateSubmit(in *SubmitReport) error {
 	if err := checkText("location", in.Location, false, 500); err != nil {
 		return err
 	}
-	if in.OccurredAt != nil && in.OccurredAt.After(s.Now().Add(time.Hour)) {
+	if in.OccurredAt != nil && in.OccurredAt.After(s.cfg.Now().Add(time.Hour)) {
 		return FieldError("occurred_at", "occurred_at is in the future")
 	}
 	if r := in.Reporter; r != nil {
@@ -86,7 +86,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 	if err != nil {
 		return nil, Internal(err)
 	}
-	reqHash := s.Keyring.Digest("intake-request", canon)
+	reqHash := s.cfg.Keyring.Digest("intake-request", canon)
 	if idemKey != "" {
 		if sub, err := s.replay(ctx, idemKey, reqHash); sub != nil || err != nil {
 			return sub, err
@@ -94,7 +94,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 	}
 	now := s.now()
 	r := &Report{
-		ID: s.NewID(), Channel: in.Channel, Category: in.Category, Subject: in.Subject,
+		ID: s.cfg.NewID(), Channel: in.Channel, Category: in.Category, Subject: in.Subject,
 		Description: in.Description, Location: in.Location, OccurredAt: in.OccurredAt,
 		ReceivedAt: now, UpdatedAt: now, Status: ReportReceived,
 		IdempotencyKey: idemKey, RequestHash: reqHash,
@@ -102,11 +102,11 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 	if r.TrackingCode, err = s.trackingCode(); err != nil {
 		return nil, Internal(err)
 	}
-	secret := s.Keyring.StatusSecret(r.ID)
+	secret := s.cfg.Keyring.StatusSecret(r.ID)
 	r.StatusSecretHash = HashSecret(secret)
 	if !in.Reporter.Empty() {
 		r.HasReporter = true
-		if r.ReporterCipher, r.WrappedKey, err = s.Keyring.Encrypt(r.ID, in.Reporter); err != nil {
+		if r.ReporterCipher, r.WrappedKey, err = s.cfg.Keyring.Encrypt(r.ID, in.Reporter); err != nil {
 			return nil, Internal(err)
 		}
 	}
@@ -119,7 +119,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 	if err != nil {
 		return nil, err
 	}
-	err = s.Store.Intake(ctx, r, rec, ev)
+	err = s.cfg.Store.Intake(ctx, r, rec, ev)
 	if errors.Is(err, ErrIdempotencyKeyTaken) {
 		// Lost a race with a concurrent request carrying the same key.
 		if sub, err := s.replay(ctx, idemKey, reqHash); sub != nil || err != nil {
@@ -133,24 +133,24 @@ func (s *Service) Submit(ctx context.Context, a Actor, in SubmitReport, idemKey 
 }
 
 func (s *Service) replay(ctx context.Context, key string, reqHash []byte) (*Submission, error) {
-	prev, err := s.Store.GetReportByIdempotencyKey(ctx, key)
+	prev, err := s.cfg.Store.GetReportByIdempotencyKey(ctx, key)
 	if ErrorCodeOf(err) == ENotFound {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if s.now().Sub(prev.ReceivedAt) > s.IdempotencyRetention {
+	if s.now().Sub(prev.ReceivedAt) > s.cfg.IdempotencyRetention {
 		// Past its retention a key confirms nothing (neither the body nor
 		// the status secret): a guesser replaying a body learns nothing.
 		return nil, &Error{Code: EIdempotencyMismatch, Field: "Idempotency-Key",
-			Message: fmt.Sprintf("this Idempotency-Key is older than its retention (%s); send the report with a new key", s.IdempotencyRetention)}
+			Message: fmt.Sprintf("this Idempotency-Key is older than its retention (%s); send the report with a new key", s.cfg.IdempotencyRetention)}
 	}
 	if !bytes.Equal(prev.RequestHash, reqHash) {
 		return nil, &Error{Code: EIdempotencyMismatch, Field: "Idempotency-Key",
 			Message: "this Idempotency-Key was used with a different request body"}
 	}
-	return &Submission{Report: prev, StatusSecret: s.Keyring.StatusSecret(prev.ID), Replayed: true}, nil
+	return &Submission{Report: prev, StatusSecret: s.cfg.Keyring.StatusSecret(prev.ID), Replayed: true}, nil
 }
 
 // PublicStatus is the coarse state a reporter may see.
@@ -175,8 +175,8 @@ func (s *Service) PublicStatusOf(ctx context.Context, tracking, secret string) (
 		ps.Status = "closed"
 	case ReportTriaged:
 		ps.Status = "under_review"
-		if c, err := s.Store.GetCase(ctx, r.CaseID); err == nil {
-			if s.Lifecycle.IsFinal(c.Status) {
+		if c, err := s.cfg.Store.GetCase(ctx, r.CaseID); err == nil {
+			if s.cfg.Lifecycle.IsFinal(c.Status) {
 				ps.Status = "closed"
 			}
 			if c.UpdatedAt.After(ps.UpdatedAt) {
@@ -198,7 +198,7 @@ func (s *Service) publicReport(ctx context.Context, tracking, secret string) (*R
 	if err != nil {
 		return nil, notFound
 	}
-	r, err := s.Store.GetReportByTracking(ctx, code)
+	r, err := s.cfg.Store.GetReportByTracking(ctx, code)
 	if ErrorCodeOf(err) == ENotFound {
 		return nil, notFound
 	}
@@ -223,18 +223,18 @@ func (s *Service) GetReport(ctx context.Context, a Actor, id string, withPII boo
 			return nil, nil, err
 		}
 	}
-	r, err := s.Store.GetReport(ctx, id)
+	r, err := s.cfg.Store.GetReport(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !withPII || !r.HasReporter || r.WrappedKey == nil {
 		return r, nil, nil
 	}
-	rep, err := s.Keyring.Decrypt(r.ID, r.ReporterCipher, r.WrappedKey)
+	rep, err := s.cfg.Keyring.Decrypt(r.ID, r.ReporterCipher, r.WrappedKey)
 	if err != nil {
 		return nil, nil, Internal(err)
 	}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		return s.record(ctx, tx, a, s.now(), change{
 			action: "report.pii_viewed", entityType: "report", entityID: r.ID,
 			data: map[string]any{"fields": []string{"reporter"}}, state: s.reportState(r),
@@ -252,7 +252,7 @@ func (s *Service) ListReports(ctx context.Context, a Actor, f ReportFilter) ([]*
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListReports(ctx, f)
+	return s.cfg.Store.ListReports(ctx, f)
 }
 
 // mutateReport authorizes act, requires a reason, locks the report, lets
@@ -267,7 +267,7 @@ func (s *Service) mutateReport(ctx context.Context, a Actor, act Action, action,
 		return nil, err
 	}
 	var out *Report
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		r, err := tx.LockReport(ctx, id)
 		if err != nil {
 			return err

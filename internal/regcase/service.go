@@ -6,21 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
-
-// SLAPolicy gives the time allowed per priority.
-type SLAPolicy map[Priority]time.Duration
-
-// DefaultSLAPolicy is critical 2 days, high 7, normal 30, low 90.
-func DefaultSLAPolicy() SLAPolicy {
-	day := 24 * time.Hour
-	return SLAPolicy{PriorityCritical: 2 * day, PriorityHigh: 7 * day, PriorityNormal: 30 * day, PriorityLow: 90 * day}
-}
 
 // DefaultCategories is the built-in report/case taxonomy.
 var DefaultCategories = []string{"food_safety", "environment", "financial_conduct", "telecoms", "consumer_protection", "workplace_safety", "other"}
@@ -82,7 +74,7 @@ const DefaultAuditOrigin = "regcase.local/regcase/audit"
 // transaction: if the audit record cannot be written, the change does not
 // happen.
 type Service struct {
-	Deps
+	cfg    Deps // NewService's options, defaults filled; private so callers use methods
 	tokens tokenCache
 	dash   dashboardCache
 }
@@ -125,10 +117,60 @@ func NewService(d Deps) *Service {
 	if d.IdempotencyRetention <= 0 {
 		d.IdempotencyRetention = DefaultIdempotencyRetention
 	}
-	return &Service{Deps: d}
+	return &Service{cfg: d}
 }
 
-func (s *Service) now() time.Time { return AuditTime(s.Now()) }
+func (s *Service) now() time.Time { return AuditTime(s.cfg.Now()) }
+
+// Now is the service's clock (Deps.Now).
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// NewID returns a fresh identifier (Deps.NewID, UUIDv7 by default).
+func (s *Service) NewID() string { return s.cfg.NewID() }
+
+// Categories is the configured report/case taxonomy, in configured order
+// (a copy: the caller may change it).
+func (s *Service) Categories() []string { return slices.Clone(s.cfg.Categories) }
+
+// Lifecycle is the case state machine the service enforces.
+func (s *Service) Lifecycle() *Lifecycle { return s.cfg.Lifecycle }
+
+// AvailableTransitions lists the transitions a may take on c now.
+func (s *Service) AvailableTransitions(a Actor, c *Case) []Transition {
+	return s.cfg.Lifecycle.Available(a, c.Status, c.Assignee)
+}
+
+// SLA is the time allowed per priority.
+func (s *Service) SLA() SLAPolicy { return s.cfg.SLA }
+
+// Deadlines is the statutory deadline policy.
+func (s *Service) Deadlines() DeadlinePolicy { return s.cfg.Deadlines }
+
+// AttachmentMaxBytes bounds one evidence file (the default when unset).
+func (s *Service) AttachmentMaxBytes() int64 {
+	return s.maxAttachment()
+}
+
+// KeptAddr is what audit records and request logs keep of a's address: an
+// anonymous caller's goes through the address policy (Deps.AnonymousAddr),
+// an officer's is kept.
+func (s *Service) KeptAddr(a Actor) string {
+	if a.Role == RoleAnonymous || a.Role == "" {
+		return s.cfg.AnonymousAddr.Apply(a.Addr)
+	}
+	return a.Addr
+}
+
+// AuditKeys are the public keys audit checkpoints may be signed with.
+func (s *Service) AuditKeys() *AuditKeys { return s.cfg.AuditKeys }
+
+// SetDashboardMaxAge changes how long a computed dashboard is served again
+// (0: DefaultDashboardMaxAge; negative: never); not safe while requests run.
+func (s *Service) SetDashboardMaxAge(d time.Duration) { s.cfg.DashboardMaxAge = d }
+
+// SetAuditKeys replaces the checkpoint verification keys (a command that
+// loads them after building the service); not safe while requests run.
+func (s *Service) SetAuditKeys(k *AuditKeys) { s.cfg.AuditKeys = k }
 
 // change is one audited, evented mutation.
 type change struct {
@@ -147,10 +189,7 @@ func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change
 	if err != nil {
 		return nil, nil, Internal(fmt.Errorf("audit data: %w", err))
 	}
-	addr := a.Addr
-	if a.Role == RoleAnonymous || a.Role == "" {
-		addr = s.AnonymousAddr.Apply(addr)
-	}
+	addr := s.KeptAddr(a)
 	rec := &AuditRecord{
 		Chain: ChainFor(c.entityType, c.entityID), Time: at,
 		ActorID: a.ID, ActorRole: a.Role, ActorAddr: addr, RequestID: a.RequestID,
@@ -168,12 +207,12 @@ func (s *Service) newRecord(ctx context.Context, a Actor, at time.Time, c change
 		}
 	}
 	ev := &Event{
-		ID: s.NewID(), Type: "gov.regcase." + c.action, Source: s.EventSource,
+		ID: s.cfg.NewID(), Type: "gov.regcase." + c.action, Source: s.cfg.EventSource,
 		Subject: c.entityType + "s/" + c.entityID, Time: at, Data: evData,
 		RequestID: a.RequestID, PartitionKey: c.entityType + ":" + c.entityID,
 	}
-	if s.TraceContext != nil {
-		ev.TraceParent, ev.TraceState = s.TraceContext(ctx)
+	if s.cfg.TraceContext != nil {
+		ev.TraceParent, ev.TraceState = s.cfg.TraceContext(ctx)
 	}
 	return rec, ev, nil
 }
@@ -193,7 +232,7 @@ func (s *Service) record(ctx context.Context, tx Tx, a Actor, at time.Time, c ch
 // randomString returns n characters from alphabet.
 func (s *Service) randomString(alphabet string, n int) (string, error) {
 	buf := make([]byte, n)
-	if _, err := io.ReadFull(s.Random, buf); err != nil {
+	if _, err := io.ReadFull(s.cfg.Random, buf); err != nil {
 		return "", err
 	}
 	var b strings.Builder
@@ -238,12 +277,12 @@ func checkText(field, v string, required bool, max int) error {
 }
 
 func (s *Service) checkCategory(c string) error {
-	for _, k := range s.Categories {
+	for _, k := range s.cfg.Categories {
 		if k == c {
 			return nil
 		}
 	}
-	return FieldError("category", "unknown category %q (categories: %s)", c, strings.Join(s.Categories, ", "))
+	return FieldError("category", "unknown category %q (categories: %s)", c, strings.Join(s.cfg.Categories, ", "))
 }
 
 func checkSubject(sub Subject) error {

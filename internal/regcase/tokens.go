@@ -33,13 +33,13 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, name string, role Ro
 		return nil, "", err
 	}
 	raw := make([]byte, 32)
-	if _, err := io.ReadFull(s.Random, raw); err != nil {
+	if _, err := io.ReadFull(s.cfg.Random, raw); err != nil {
 		return nil, "", Internal(err)
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	now := s.now()
-	t := &APIToken{ID: s.NewID(), Name: name, Role: role, Hash: HashSecret(secret), CreatedAt: now}
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	t := &APIToken{ID: s.cfg.NewID(), Name: name, Role: role, Hash: HashSecret(secret), CreatedAt: now}
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		// The schema keeps one active token per name (a unique index), so
 		// concurrent creations cannot both win; a conflict here is that.
 		if err := tx.InsertToken(ctx, t); err != nil {
@@ -62,7 +62,7 @@ func (s *Service) ListTokens(ctx context.Context, a Actor) ([]*APIToken, error) 
 	if err := Authorize(a, ActTokenManage); err != nil {
 		return nil, err
 	}
-	return s.Store.ListTokens(ctx)
+	return s.cfg.Store.ListTokens(ctx)
 }
 
 // RevokeToken revokes a token by id. Errors: ENotFound, EConflict if revoked.
@@ -71,7 +71,7 @@ func (s *Service) RevokeToken(ctx context.Context, a Actor, id string) error {
 		return err
 	}
 	defer s.tokens.clear()
-	return s.Store.InTx(ctx, func(tx Tx) error {
+	return s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		if err := tx.RevokeToken(ctx, id, now); err != nil {
 			return err
@@ -129,23 +129,35 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Actor, error
 		return Actor{}, bad
 	}
 	h := HashSecret(secret)
-	now := s.Now()
+	now := s.cfg.Now()
 	if a, ok := s.tokens.get(string(h), now); ok {
 		return a, nil
 	}
-	t, err := s.Store.GetTokenByHash(ctx, h)
+	a, err := s.CheckTokenHash(ctx, h)
+	if err != nil {
+		return Actor{}, err
+	}
+	s.tokens.put(string(h), a, now)
+	return a, nil
+}
+
+// CheckTokenHash is the one token check: the token whose secret hashes to
+// h exists and is not revoked. It asks the store every time (no cache), so a
+// caller that holds a hash for a long session (the console) sees a
+// revocation at its next check. Errors: EUnauthorized for an unknown or
+// revoked token; store errors as they come.
+func (s *Service) CheckTokenHash(ctx context.Context, h []byte) (Actor, error) {
+	t, err := s.cfg.Store.GetTokenByHash(ctx, h)
 	if ErrorCodeOf(err) == ENotFound {
-		return Actor{}, bad
+		return Actor{}, Errorf(EUnauthorized, "invalid or revoked token")
 	}
 	if err != nil {
 		return Actor{}, err
 	}
 	if t.RevokedAt != nil || subtle.ConstantTimeCompare(t.Hash, h) != 1 {
-		return Actor{}, bad
+		return Actor{}, Errorf(EUnauthorized, "invalid or revoked token")
 	}
-	a := Actor{ID: TokenActorID(t.ID), Name: t.Name, Role: t.Role}
-	s.tokens.put(string(h), a, now)
-	return a, nil
+	return Actor{ID: TokenActorID(t.ID), Name: t.Name, Role: t.Role}, nil
 }
 
 // TokenActorID is the stable actor id of an API token: "token:<id>".
@@ -161,7 +173,7 @@ func (s *Service) ResolveAssignee(ctx context.Context, field, who string) (strin
 	if who == "" || strings.HasPrefix(who, "oidc:") {
 		return who, nil
 	}
-	toks, err := s.Store.ListTokens(ctx)
+	toks, err := s.cfg.Store.ListTokens(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +187,7 @@ func (s *Service) ResolveAssignee(ctx context.Context, field, who string) (strin
 
 // ActorNames maps the actor ids of tokens to their names, for display.
 func (s *Service) ActorNames(ctx context.Context) (map[string]string, error) {
-	toks, err := s.Store.ListTokens(ctx)
+	toks, err := s.cfg.Store.ListTokens(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 )
 
 // WebhookSecretPrefix starts every webhook signing secret (Standard
@@ -40,8 +39,8 @@ func (w *Webhook) Matches(t string) bool {
 }
 
 func (s *Service) checkWebhook(in *NewWebhook) error {
-	if s.CheckWebhookURL != nil {
-		if err := s.CheckWebhookURL(in.URL); err != nil {
+	if s.cfg.CheckWebhookURL != nil {
+		if err := s.cfg.CheckWebhookURL(in.URL); err != nil {
 			return err
 		}
 	} else if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -78,12 +77,12 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 		return nil, "", err
 	}
 	raw := make([]byte, 32)
-	if _, err := io.ReadFull(s.Random, raw); err != nil {
+	if _, err := io.ReadFull(s.cfg.Random, raw); err != nil {
 		return nil, "", Internal(err)
 	}
 	secret := WebhookSecretPrefix + base64.StdEncoding.EncodeToString(raw)
-	id := s.NewID()
-	sealed, err := s.Keyring.SealSecret("webhook:"+id, []byte(secret))
+	id := s.cfg.NewID()
+	sealed, err := s.cfg.Keyring.SealSecret("webhook:"+id, []byte(secret))
 	if err != nil {
 		return nil, "", Internal(err)
 	}
@@ -94,7 +93,7 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 	}
 	w := &Webhook{ID: id, URL: in.URL, EventTypes: types, Description: in.Description, SecretCipher: sealed,
 		CreatedAt: now, CreatedBy: a.ID}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if err := tx.InsertWebhook(ctx, w); err != nil {
 			return err
 		}
@@ -109,7 +108,7 @@ func (s *Service) CreateWebhook(ctx context.Context, a Actor, in NewWebhook) (*W
 
 // WebhookSecret opens the signing secret of w ("whsec_...").
 func (s *Service) WebhookSecret(w *Webhook) (string, error) {
-	b, err := s.Keyring.OpenSecret("webhook:"+w.ID, w.SecretCipher)
+	b, err := s.cfg.Keyring.OpenSecret("webhook:"+w.ID, w.SecretCipher)
 	if err != nil {
 		return "", Internal(fmt.Errorf("webhook %s secret: %w", w.ID, err))
 	}
@@ -121,7 +120,7 @@ func (s *Service) ListWebhooks(ctx context.Context, a Actor) ([]*Webhook, error)
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, err
 	}
-	return s.Store.ListWebhooks(ctx)
+	return s.cfg.Store.ListWebhooks(ctx)
 }
 
 // GetWebhook returns a subscription, deleted or not.
@@ -129,7 +128,7 @@ func (s *Service) GetWebhook(ctx context.Context, a Actor, id string) (*Webhook,
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, err
 	}
-	return s.Store.GetWebhook(ctx, id)
+	return s.cfg.Store.GetWebhook(ctx, id)
 }
 
 // DeleteWebhook ends a subscription; its pending deliveries become dead.
@@ -138,7 +137,7 @@ func (s *Service) DeleteWebhook(ctx context.Context, a Actor, id string) error {
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return err
 	}
-	return s.Store.InTx(ctx, func(tx Tx) error {
+	return s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		if err := tx.DeleteWebhook(ctx, id, now); err != nil {
 			return err
@@ -156,11 +155,11 @@ func (s *Service) ListDeliveries(ctx context.Context, a Actor, f DeliveryFilter)
 	if f.Status != "" && !slices.Contains([]DeliveryStatus{DeliveryPending, DeliveryDelivered, DeliveryDead}, f.Status) {
 		return nil, FieldError("status", "status %q is not one of pending, delivered, dead", f.Status)
 	}
-	if _, err := s.Store.GetWebhook(ctx, f.WebhookID); err != nil {
+	if _, err := s.cfg.Store.GetWebhook(ctx, f.WebhookID); err != nil {
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListDeliveries(ctx, f)
+	return s.cfg.Store.ListDeliveries(ctx, f)
 }
 
 // GetDelivery returns one delivery of a subscription with its attempts.
@@ -168,14 +167,14 @@ func (s *Service) GetDelivery(ctx context.Context, a Actor, webhookID, id string
 	if err := Authorize(a, ActWebhookManage); err != nil {
 		return nil, nil, err
 	}
-	d, err := s.Store.GetDelivery(ctx, id)
+	d, err := s.cfg.Store.GetDelivery(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if d.WebhookID != webhookID {
 		return nil, nil, Errorf(ENotFound, "webhook %s has no delivery %s", webhookID, id)
 	}
-	attempts, err := s.Store.ListAttempts(ctx, id)
+	attempts, err := s.cfg.Store.ListAttempts(ctx, id)
 	return d, attempts, err
 }
 
@@ -187,7 +186,7 @@ func (s *Service) Redeliver(ctx context.Context, a Actor, webhookID, id string) 
 		return nil, err
 	}
 	var out *Delivery
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		d, err := tx.RedeliverDelivery(ctx, id, now)
 		if err != nil {
@@ -208,7 +207,7 @@ func (s *Service) Redeliver(ctx context.Context, a Actor, webhookID, id string) 
 // letter for the same unreplayed event is not an error.
 func (s *Service) DeadLetter(ctx context.Context, handler string, ev *Event, reason string, deliveries int) error {
 	d := &DeadEvent{Handler: handler, Event: *ev, Reason: truncate(reason, 1000), Deliveries: deliveries, DeadAt: s.now()}
-	err := s.Store.InTx(ctx, func(tx Tx) error { return tx.InsertDeadEvent(ctx, d) })
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error { return tx.InsertDeadEvent(ctx, d) })
 	if ErrorCodeOf(err) == EConflict {
 		return nil
 	}
@@ -221,7 +220,7 @@ func (s *Service) ListDeadEvents(ctx context.Context, a Actor, f DeadEventFilter
 		return nil, err
 	}
 	f.Limit = PageLimit(f.Limit)
-	return s.Store.ListDeadEvents(ctx, f)
+	return s.cfg.Store.ListDeadEvents(ctx, f)
 }
 
 // GetDeadEvent returns one dead letter.
@@ -229,7 +228,7 @@ func (s *Service) GetDeadEvent(ctx context.Context, a Actor, id int64) (*DeadEve
 	if err := Authorize(a, ActEventManage); err != nil {
 		return nil, err
 	}
-	return s.Store.GetDeadEvent(ctx, id)
+	return s.cfg.Store.GetDeadEvent(ctx, id)
 }
 
 // ReplayDeadEvent puts a dead letter's event back on the outbox: the relay
@@ -240,7 +239,7 @@ func (s *Service) ReplayDeadEvent(ctx context.Context, a Actor, id int64) (*Dead
 		return nil, err
 	}
 	var out *DeadEvent
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		now := s.now()
 		d, err := tx.ReplayDeadEvent(ctx, id, now)
 		if err != nil {
@@ -259,80 +258,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
-}
-
-// BreachPolicy is what the SLA scan does to a breached case.
-type BreachPolicy string
-
-// The breach policies.
-const (
-	// BreachEscalate marks the breach and raises the priority one step
-	// (critical stays critical); the due date is kept.
-	BreachEscalate BreachPolicy = "escalate"
-	// BreachNotify only marks the breach: the event notifies subscribers.
-	BreachNotify BreachPolicy = "notify"
-)
-
-// ParseBreachPolicy validates a policy name.
-func ParseBreachPolicy(s string) (BreachPolicy, error) {
-	switch p := BreachPolicy(s); p {
-	case BreachEscalate, BreachNotify:
-		return p, nil
-	}
-	return "", fmt.Errorf("unknown SLA breach policy %q (want escalate or notify)", s)
-}
-
-// MarkBreached records the SLA breach of a case if it is breached now and
-// not yet marked: open, clock running, past due. It locks the case, so
-// however many workers scan at once, a breach is marked (and its audit
-// record and event written) exactly once. It returns the case and its
-// priority at the breach when this call marked it, nil when there was
-// nothing to do.
-func (s *Service) MarkBreached(ctx context.Context, id string) (*Case, Priority, error) {
-	a := SystemActor("sla")
-	var out *Case
-	var at Priority
-	err := s.Store.InTx(ctx, func(tx Tx) error {
-		out = nil
-		c, err := tx.LockCase(ctx, id)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if c.ClosedAt != nil || s.Lifecycle.IsFinal(c.Status) || c.SLA.PausedAt != nil || c.SLA.BreachedAt != nil || !now.After(c.SLA.DueAt) {
-			return nil
-		}
-		c.SLA.BreachedAt = &now
-		at = c.Priority
-		data := map[string]any{"due_at": c.SLA.DueAt, "overdue_seconds": int64(now.Sub(c.SLA.DueAt).Seconds()),
-			"priority": c.Priority, "policy": s.Breach}
-		if s.Breach == BreachEscalate {
-			if i := slices.Index(Priorities, c.Priority); i >= 0 && i < len(Priorities)-1 {
-				data["escalated_from"] = c.Priority
-				c.Priority = Priorities[i+1]
-				data["priority"] = c.Priority
-			}
-		}
-		c.UpdatedAt = now
-		prev := c.Version
-		if err := tx.UpdateCase(ctx, c, prev); err != nil {
-			return err
-		}
-		c.Version = prev + 1 // UpdateCase sets it too; never count twice
-		data["version"] = c.Version
-		out = c
-		return s.record(ctx, tx, a, now, change{action: "case.sla_breached", entityType: "case", entityID: c.ID, data: data, state: caseState(c)})
-	})
-	if err != nil || out == nil {
-		return nil, "", err
-	}
-	return out, at, nil
-}
-
-// clearBreach forgets a breach when the due date moved back into the
-// future (priority lowered, clock resumed): a new breach is a new event.
-func clearBreach(c *Case, now time.Time) {
-	if c.SLA.BreachedAt != nil && c.SLA.DueAt.After(now) {
-		c.SLA.BreachedAt = nil
-	}
 }

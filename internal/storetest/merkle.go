@@ -570,7 +570,7 @@ func testKeyRotation(t *testing.T, open opener) {
 		t.Fatalf("key set has %d keys, want 2", ks.Len())
 	}
 	check := func(keys *regcase.AuditKeys) *regcase.VerifyResult {
-		f.svc.AuditKeys = keys
+		f.svc.SetAuditKeys(keys)
 		res, err := f.svc.VerifyAudit(regcase.WithWitness(t.Context(), f.ws), regcase.SystemActor("test"), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -17,9 +17,9 @@ import (
 // states, priorities, categories and a few assignees.
 func seedCases(tb testing.TB, e *testEnv, n int) {
 	tb.Helper()
-	states := e.svc.Lifecycle.StateNames()
+	states := e.svc.Lifecycle().StateNames()
 	now := time.Now().UTC()
-	err := e.svc.Store.InTx(context.Background(), func(tx regcase.Tx) error {
+	err := e.store.InTx(context.Background(), func(tx regcase.Tx) error {
 		for i := range n {
 			num, err := tx.NextCaseNumber(context.Background())
 			if err != nil {
@@ -32,7 +32,7 @@ func seedCases(tb testing.TB, e *testEnv, n int) {
 				Subject:  regcase.Subject{Name: fmt.Sprintf("Business %d Ltd", i%500), RegistryID: fmt.Sprintf("REG-%05d", i%500)},
 				Category: regcase.DefaultCategories[i%len(regcase.DefaultCategories)], Priority: p,
 				Status: states[i%len(states)], Assignee: fmt.Sprintf("officer-%d", i%7), OpenedAt: opened, UpdatedAt: opened,
-				Version: 1, Details: map[string]json.RawMessage{}, SLA: regcase.SLA{DueAt: opened.Add(e.svc.SLA[p])}}
+				Version: 1, Details: map[string]json.RawMessage{}, SLA: regcase.SLA{DueAt: opened.Add(e.svc.SLA()[p])}}
 			if err := tx.InsertCase(context.Background(), c); err != nil {
 				return err
 			}

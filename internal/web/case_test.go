@@ -36,7 +36,7 @@ func wantFields(requires []string) []string {
 // the matrix.
 func TestCaseActionsMatchLifecycle(t *testing.T) {
 	e := newEnv(t)
-	lc := e.svc.Lifecycle
+	lc := e.svc.Lifecycle()
 	type who struct {
 		name  string
 		actor regcase.Actor

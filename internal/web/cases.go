@@ -106,7 +106,7 @@ func (c *Console) caseList(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	v := &caseListView{base: officerBase(s, "Cases"), Filter: f,
 		Statuses: append([]string{"|Any status"}, c.lc.StateNames()...), Priorities: priorityOptions("|Any priority"),
-		Categories: append([]string{"|Any category"}, c.svc.Categories...)}
+		Categories: append([]string{"|Any category"}, c.svc.Categories()...)}
 	if s.actor.Role == regcase.RoleInvestigator {
 		v.Mine = "/console/cases?" + url.Values{"assignee": {s.actor.ID}}.Encode()
 	}

@@ -73,7 +73,7 @@ func TestBrowserChannelEvidence(t *testing.T) {
 	code, secret := b.text("tracking-code"), b.text("status-secret")
 
 	// Intake opens a case; a supervisor assigns the investigator.
-	rep, err := e.svc.Store.GetReportByTracking(ctx, code)
+	rep, err := e.store.GetReportByTracking(ctx, code)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestStatusPageChannel(t *testing.T) {
 			t.Errorf("upload without the CSRF token: %s", r)
 		}
 	})
-	if atts, _ := e.svc.Store.ListAttachments(t.Context(), []string{sub.Report.ID}, ""); len(atts) != 0 {
+	if atts, _ := e.store.ListAttachments(t.Context(), []string{sub.Report.ID}, ""); len(atts) != 0 {
 		t.Fatalf("refused uploads stored %d files", len(atts))
 	}
 	t.Run("Document/OK", func(t *testing.T) {

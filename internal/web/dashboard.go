@@ -95,7 +95,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	v := buildDashboard(d, q, c.svc.Lifecycle)
+	v := buildDashboard(d, q, c.svc.Lifecycle())
 	v.base = officerBase(s, "Dashboard")
 	v.Render = time.Since(start).Round(time.Millisecond).String()
 	c.render(w, r, http.StatusOK, "dashboard.html", v)

@@ -42,7 +42,7 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("summary %q, want %d open cases (%v)", sub, seed.open, err)
 	}
 	// The backlog table in the page says what was seeded for the first state.
-	st := e.svc.Lifecycle.Initial
+	st := e.svc.Lifecycle().Initial
 	total, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#t-backlog tbody tr')]
 		.find(tr => tr.querySelector('th').textContent.trim() === '`+label(st)+`').querySelector('td[data-label="Total"]').textContent`))
 	if err != nil || total != strconv.Itoa(seed.byState[st]) {

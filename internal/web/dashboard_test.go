@@ -21,7 +21,7 @@ import (
 
 // newPostgresService is newService on a fresh, migrated PostgreSQL
 // database (the store connects as the application role).
-func newPostgresService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
+func newPostgresService(tb testing.TB) (*regcase.Service, regcase.Store, ed25519.PrivateKey) {
 	tb.Helper()
 	ctx := context.Background()
 	ownerURL, appURL := pgtest.Start(tb).NewDatabase(tb)
@@ -57,7 +57,7 @@ type dashboardSeed struct {
 func seedDashboard(tb testing.TB, e *testEnv, n int) dashboardSeed {
 	tb.Helper()
 	ctx := context.Background()
-	lc := e.svc.Lifecycle
+	lc := e.svc.Lifecycle()
 	var open, final []string
 	for _, st := range lc.StateNames() {
 		if lc.IsFinal(st) {
@@ -71,7 +71,7 @@ func seedDashboard(tb testing.TB, e *testEnv, n int) dashboardSeed {
 		ageing: make([]int, len(regcase.DashboardAgeBounds)+1)}
 	const batch = 5000
 	for from := 0; from < n; from += batch {
-		err := e.svc.Store.InTx(ctx, func(tx regcase.Tx) error {
+		err := e.store.InTx(ctx, func(tx regcase.Tx) error {
 			for i := from; i < min(from+batch, n); i++ {
 				num, err := tx.NextCaseNumber(ctx)
 				if err != nil {
@@ -83,7 +83,7 @@ func seedDashboard(tb testing.TB, e *testEnv, n int) dashboardSeed {
 				c := &regcase.Case{ID: e.svc.NewID(), Number: fmt.Sprintf("CASE-D-%07d", num), Title: "Dashboard case",
 					Subject: regcase.Subject{Name: "Business"}, Category: regcase.DefaultCategories[i%len(regcase.DefaultCategories)],
 					Priority: p, Status: open[i%len(open)], OpenedAt: opened, UpdatedAt: opened, Version: 1,
-					Details: map[string]json.RawMessage{}, SLA: regcase.SLA{DueAt: opened.Add(e.svc.SLA[p])}}
+					Details: map[string]json.RawMessage{}, SLA: regcase.SLA{DueAt: opened.Add(e.svc.SLA()[p])}}
 				ack, fb := opened.AddDate(0, 0, 7), opened.AddDate(0, 3, 0)
 				c.Deadlines = regcase.Deadlines{Acknowledge: regcase.Deadline{DueAt: &ack}, Feedback: regcase.Deadline{DueAt: &fb}}
 				if i%3 == 0 {
@@ -270,7 +270,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// Server-side time, computing the aggregates on every view (no reuse).
-	e.svc.DashboardMaxAge = -1
+	e.svc.SetDashboardMaxAge(-1)
 	med := medianGet(t, sup, "/console/dashboard", 15)
 	t.Logf("dashboard over %d cases, computed per view: median %.2f ms, %d bytes (race detector: %v)", n, ms(med), len(html), raceEnabled)
 	// The 100 ms bar is asserted at 100,000 cases by TestDashboardAt100k
@@ -324,10 +324,11 @@ func TestDashboardAt100k(t *testing.T) {
 			t.Logf("seeded 100,000 cases in %v", time.Since(start).Round(time.Second))
 			sup := e.as(t, regcase.RoleSupervisor)
 			for _, reuse := range []bool{false, true} {
-				e.svc.DashboardMaxAge = -1 // every view computes the aggregates
+				e.svc.SetDashboardMaxAge(-1) // every view computes the aggregates
 				what := "computed per view"
 				if reuse {
-					e.svc.DashboardMaxAge, what = time.Hour, "snapshot reused (REGCASE_DASHBOARD_MAX_AGE)"
+					e.svc.SetDashboardMaxAge(time.Hour)
+					what = "snapshot reused (REGCASE_DASHBOARD_MAX_AGE)"
 				}
 				must(t, sup.get("/console/dashboard"), http.StatusOK) // warm the caches
 				ds := make([]time.Duration, 0, 25)

@@ -49,6 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 // role (named t-<role>) and a second investigator (t-investigator2).
 type testEnv struct {
 	svc     *regcase.Service
+	store   regcase.Store // the service's store, for set-up and checks
 	console *web.Console
 	handler http.Handler
 	clock   *clock
@@ -93,11 +94,11 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	svc, signing := newService(tb)
+	svc, store, signing := newService(tb)
 	if o.postgres {
-		svc, signing = newPostgresService(tb)
+		svc, store, signing = newPostgresService(tb)
 	}
-	e := &testEnv{svc: svc, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{}, ids: map[regcase.Role]string{},
+	e := &testEnv{svc: svc, store: store, clock: &clock{now: time.Now()}, tokens: map[regcase.Role]string{}, names: map[regcase.Role]string{}, ids: map[regcase.Role]string{},
 		signing: signing, logs: &logBuffer{}}
 	var intake throttle.Allower
 	if o.intakeRate > 0 {
@@ -128,7 +129,7 @@ func newEnv(tb testing.TB, opts ...envOpts) *testEnv {
 
 // newService opens a migrated SQLite store in a temp dir and builds the
 // domain service with a fresh data key and audit signing key.
-func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
+func newService(tb testing.TB) (*regcase.Service, regcase.Store, ed25519.PrivateKey) {
 	tb.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "regcase.db"))
@@ -144,7 +145,7 @@ func newService(tb testing.TB) (*regcase.Service, ed25519.PrivateKey) {
 
 // serviceOn builds the domain service on store with a fresh data key and
 // audit signing key.
-func serviceOn(tb testing.TB, store regcase.Store) (*regcase.Service, ed25519.PrivateKey) {
+func serviceOn(tb testing.TB, store regcase.Store) (*regcase.Service, regcase.Store, ed25519.PrivateKey) {
 	tb.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -156,7 +157,7 @@ func serviceOn(tb testing.TB, store regcase.Store) (*regcase.Service, ed25519.Pr
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return regcase.NewService(regcase.Deps{Store: store, Keyring: kr}), signing
+	return regcase.NewService(regcase.Deps{Store: store, Keyring: kr}), store, signing
 }
 
 func (e *testEnv) actor(r regcase.Role) regcase.Actor {

@@ -150,7 +150,7 @@ func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		Expires: c.now().Add(oidcFlowTTL).Unix()}
 	sealed, err := c.oidc.seal(fl)
 	if err != nil {
-		c.log.Error("oidc sign-in: seal the flow cookie", "error", err, "request_id", requestID(w))
+		c.log.Error("oidc sign-in: seal the flow cookie", "error", err, "request_id", requestID(w, r))
 		http.Redirect(w, r, "/console/login?ended=oidc", http.StatusSeeOther)
 		return
 	}
@@ -167,7 +167,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail := func(reason string, err error) {
-		c.log.Warn("oidc sign-in failed", "reason", reason, "error", err, "request_id", requestID(w))
+		c.log.Warn("oidc sign-in failed", "reason", reason, "error", err, "request_id", requestID(w, r))
 		http.Redirect(w, r, "/console/login?ended=oidc", http.StatusSeeOther)
 	}
 	q := r.URL.Query()

@@ -154,7 +154,7 @@ func TestUnknownConsolePage(t *testing.T) {
 func TestInternalErrorHidesDetails(t *testing.T) {
 	e := newEnv(t)
 	c := e.as(t, regcase.RoleSupervisor)
-	if err := e.svc.Store.Close(); err != nil {
+	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := c.get("/console/cases")

@@ -49,7 +49,7 @@ type reportDoneView struct {
 }
 
 func (c *Console) reportView(w http.ResponseWriter, r *http.Request, f *form) *reportView {
-	cats := append([]string{"|Choose a category"}, c.svc.Categories...)
+	cats := append([]string{"|Choose a category"}, c.svc.Categories()...)
 	if f.Get("idem") == "" {
 		f.Values.Set("idem", randomToken())
 	}
@@ -88,7 +88,7 @@ func (c *Console) submitReport(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusTooManyRequests, "report.html", c.reportView(w, r, f))
 		return
 	}
-	a := regcase.Actor{ID: "public", Role: regcase.RoleAnonymous, Addr: addr, RequestID: requestID(w)}
+	a := regcase.Actor{ID: "public", Role: regcase.RoleAnonymous, Addr: addr, RequestID: requestID(w, r)}
 	sub, err := c.svc.Submit(r.Context(), a, in, f.Get("idem"))
 	if err != nil {
 		code := regcase.ErrorCodeOf(err)
@@ -235,7 +235,7 @@ func (c *Console) showStatus(w http.ResponseWriter, r *http.Request, v *statusVi
 }
 
 func (c *Console) publicActor(w http.ResponseWriter, r *http.Request) regcase.Actor {
-	return regcase.Actor{ID: "public", Role: regcase.RoleAnonymous, Addr: c.clientAddr(r), RequestID: requestID(w)}
+	return regcase.Actor{ID: "public", Role: regcase.RoleAnonymous, Addr: c.clientAddr(r), RequestID: requestID(w, r)}
 }
 
 // checkStatus is a POST so that the status secret never lands in a URL or

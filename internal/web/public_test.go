@@ -47,7 +47,7 @@ func TestReportSubmission(t *testing.T) {
 		for _, p := range a11yProblems(r.body) {
 			t.Errorf("accessibility: %s", p)
 		}
-		rep, err := e.svc.Store.GetReportByTracking(context.Background(), code)
+		rep, err := e.store.GetReportByTracking(context.Background(), code)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/reqinfo"
 )
 
 //go:embed templates/*.html static/console.css
@@ -125,10 +126,8 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, v viewer) {
 	b := v.view()
 	b.CSS = c.cssURL
-	b.RequestID = requestID(w)
-	if b.MaxUpload = c.svc.AttachmentMaxBytes; b.MaxUpload <= 0 {
-		b.MaxUpload = regcase.DefaultAttachmentMaxBytes
-	}
+	b.RequestID = requestID(w, r)
+	b.MaxUpload = c.svc.AttachmentMaxBytes()
 	if b.Nav == nil {
 		b.Nav = nav(b.Actor, r.URL.Path)
 	}
@@ -165,9 +164,13 @@ func securityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// requestID returns the id the API's middleware put on the response, or
-// makes one when the console is served on its own.
-func requestID(w http.ResponseWriter) string {
+// requestID returns the id the API's middleware gave the request (in its
+// reqinfo.Info), or makes one, and puts it on the response, when the
+// console is served on its own.
+func requestID(w http.ResponseWriter, r *http.Request) string {
+	if i := reqinfo.From(r.Context()); i != nil && i.ID != "" {
+		return i.ID
+	}
 	if id := w.Header().Get("X-Request-ID"); id != "" {
 		return id
 	}
@@ -200,7 +203,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, a *regcase.A
 // internal logs err once, with the request id, and shows a page that gives
 // the id and nothing else.
 func (c *Console) internal(w http.ResponseWriter, r *http.Request, err error) {
-	id := requestID(w)
+	id := requestID(w, r)
 	c.log.ErrorContext(r.Context(), "web request failed", slog.String("request_id", id),
 		slog.String("path", r.URL.Path), slog.Any("error", err))
 	c.errorPage(w, r, nil, "", http.StatusInternalServerError, "Something went wrong",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/reqinfo"
 )
 
 const (
@@ -181,7 +182,7 @@ func (c *Console) parsePost(w http.ResponseWriter, r *http.Request) int {
 func (c *Console) public(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
-		requestID(w)
+		requestID(w, r)
 		if r.Method == http.MethodPost {
 			if status := c.parsePost(w, r); status != 0 {
 				c.errorPage(w, r, nil, "", status, "Form not accepted", "The form could not be accepted. Go back, reload the page and try again.")
@@ -201,7 +202,7 @@ type officerHandler func(w http.ResponseWriter, r *http.Request, s *session)
 func (c *Console) officer(h officerHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
-		rid := requestID(w)
+		rid := requestID(w, r)
 		now := c.now()
 		var s *session
 		if ck, err := r.Cookie(sessionCookie); err == nil {
@@ -212,9 +213,9 @@ func (c *Console) officer(h officerHandler) http.Handler {
 			return
 		}
 		if s.tokenHash != nil && now.Sub(s.checked) >= regcase.TokenCacheTTL { // OIDC sessions have no token to revoke
-			t, err := c.svc.Store.GetTokenByHash(r.Context(), s.tokenHash)
+			_, err := c.svc.CheckTokenHash(r.Context(), s.tokenHash)
 			switch {
-			case regcase.ErrorCodeOf(err) == regcase.ENotFound || (err == nil && t.RevokedAt != nil):
+			case regcase.ErrorCodeOf(err) == regcase.EUnauthorized:
 				c.sessions.delete(s.id)
 				http.SetCookie(w, c.cookie(sessionCookie, "", "/console", -1))
 				http.Redirect(w, r, "/console/login?ended=revoked", http.StatusSeeOther)
@@ -226,9 +227,7 @@ func (c *Console) officer(h officerHandler) http.Handler {
 			c.sessions.markChecked(s.id, now)
 		}
 		s.actor.Addr, s.actor.RequestID = c.clientAddr(r), rid
-		if l, ok := w.(interface{ SetLogActor(string, regcase.Role) }); ok {
-			l.SetLogActor(s.actor.ID, s.actor.Role) // the request log names the officer
-		}
+		reqinfo.SetActor(r.Context(), s.actor.ID, s.actor.Role) // the request log names the officer
 		if r.Method == http.MethodPost {
 			if c.parsePost(w, r) != 0 || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				c.errorPage(w, r, &s.actor, s.csrf, http.StatusForbidden, "Form expired",

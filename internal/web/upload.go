@@ -29,10 +29,7 @@ func isMultipart(r *http.Request) bool {
 // left positioned at the file's content, which uploadedFile returns. Memory
 // stays bounded whatever the file's size: nothing of it is read here.
 func (c *Console) parseUpload(w http.ResponseWriter, r *http.Request) int {
-	limit := c.svc.AttachmentMaxBytes
-	if limit <= 0 {
-		limit = regcase.DefaultAttachmentMaxBytes
-	}
+	limit := c.svc.AttachmentMaxBytes()
 	r.Body = http.MaxBytesReader(w, r.Body, limit+maxFormBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {

@@ -1,8 +1,3 @@
-// Package web is the server-rendered web console of regcase: the public
-// pages (submit a report, check its status) and the officers' console under
-// /console (triage, cases, audit, tokens). Pages are embedded html/template
-// files and one small stylesheet; there is no JavaScript, so every page works
-// with scripting disabled. Handlers call the domain service directly.
 package web
 
 import (
@@ -24,7 +19,7 @@ import (
 
 // Deps are the collaborators of the console.
 type Deps struct {
-	Service *regcase.Service
+	Service Service // *regcase.Service in production
 	Log     *slog.Logger
 	// Lifecycle defaults to Service.Lifecycle.
 	Lifecycle *regcase.Lifecycle
@@ -60,7 +55,7 @@ type Deps struct {
 // with Mount.
 type Console struct {
 	deps     Deps
-	svc      *regcase.Service
+	svc      Service
 	lc       *regcase.Lifecycle
 	log      *slog.Logger
 	now      func() time.Time
@@ -83,7 +78,7 @@ func New(d Deps) *Console {
 		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if d.Lifecycle == nil {
-		d.Lifecycle = d.Service.Lifecycle
+		d.Lifecycle = d.Service.Lifecycle()
 	}
 	if d.Now == nil {
 		d.Now = time.Now
