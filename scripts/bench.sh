@@ -25,7 +25,8 @@ usage: scripts/bench.sh [--help]
 Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (default "16 64"),
              OUT (markdown result file, default dist/bench-<date>.md),
              SQLITE_SYNCHRONOUS (FULL, the default, or NORMAL),
-             PG_POOL_ALT (default 32: PostgreSQL intake measured again with this pool size),
+             ROUNDS (default 2: PostgreSQL intake measured again with a pool of as many
+             connections as clients, alternating with pgbench, this many times),
              PROFILE=1 (take a 10 s CPU profile of `regcase api` during the 64-client
              PostgreSQL intake; written next to OUT as <OUT>.pg-intake.pprof)
 Needs: wrk, pgbench, PostgreSQL server binaries (scripts/install-test-deps.sh installs them).
@@ -212,18 +213,23 @@ pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wa
 pool_max=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_max_connections/ {print $2}')
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
-# The same intake with a larger connection pool: the default pool (10 per
-# process) lets at most 10 intakes wait for PostgreSQL's commit at once.
-pool_alt=${PG_POOL_ALT:-32}
-export REGCASE_DB_MAX_CONNS=$pool_alt
-start_server api "$app_url" 127.0.0.1:18081
-unset REGCASE_DB_MAX_CONNS
+# The same intake with as many connections as pgbench has clients: pgbench
+# runs each client on a connection of its own, while the default pool (10
+# per process) lets at most 10 intakes wait for PostgreSQL's commit at once
+# (PostgreSQL shares one WAL flush among the commits waiting together). So
+# the like-for-like ratio is measured with REGCASE_DB_MAX_CONNS = clients,
+# each regcase point followed at once by its pgbench point, ROUNDS times.
 for c in $CONCURRENCY; do
-	read -r rps p50 p99 err < <(wrk_run "intake-pool-$c" "$c" http://127.0.0.1:18081/v1/reports scripts/bench/post.lua)
-	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements (above) | ${pg_tps[$c]} | – | – | $(ratio "$rps" "${pg_tps[$c]}") |"
-	say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$pool_alt | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts (above) | ${pg3_tps[$c]} | – | – | $(ratio "$rps" "${pg3_tps[$c]}") |"
+	export REGCASE_DB_MAX_CONNS=$c
+	start_server api "$app_url" 127.0.0.1:18081
+	unset REGCASE_DB_MAX_CONNS
+	for r in $(seq "${ROUNDS:-2}"); do
+		read -r rps p50 p99 err < <(wrk_run "intake-pool-$c-$r" "$c" http://127.0.0.1:18081/v1/reports scripts/bench/post.lua)
+		read -r tps lat < <(pgbench_run "pgbench-intake-pool-$c-$r" "$c" scripts/bench/intake.sql)
+		say "| POST /v1/reports, REGCASE_DB_MAX_CONNS=$c (round $r) | $c | $rps | $p50 | $p99 | $err | (a) pgbench, same statements, $c connections, right after | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
+	done
+	kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 done
-kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
 # --------------------------------------------------------------------- SQLite
 sqlite_url="sqlite://$work/sqlite/regcase.db"

@@ -181,6 +181,58 @@ func TestDeadlines(t *testing.T) {
 	})
 }
 
+// TestFeedbackMetByOfficerMessage: the first message an officer sends the
+// reporter is the feedback the statutory deadline asks for: it meets the
+// case's feedback and acknowledge clocks with one audited case change, a
+// later message changes nothing, and the history still replays to the row.
+func TestFeedbackMetByOfficerMessage(t *testing.T) {
+	_, svc, clk := deadlineFixture(t, "")
+	public := regcase.Actor{ID: "anonymous", Role: regcase.RoleAnonymous}
+	sub, err := svc.Submit(t.Context(), public, regcase.SubmitReport{Channel: "web", Category: "environment",
+		Subject: regcase.Subject{Name: "Mill"}, Description: "Discharge into the river at night"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c, err := svc.Triage(t.Context(), intake, sub.Report.ID, regcase.TriageInput{NewCase: &regcase.NewCase{Title: "River discharge"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Deadlines.Feedback.DueAt == nil || c.Deadlines.Feedback.MetAt != nil {
+		t.Fatalf("feedback before any message = %+v, want due and unmet", c.Deadlines.Feedback)
+	}
+	clk.Advance(time.Hour)
+	if _, err := svc.PostCaseMessage(t.Context(), supervisor, c.ID, "", "Thank you: an inspector visits this week."); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.GetCase(t.Context(), supervisor, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Deadlines.Feedback.MetAt == nil || !got.Deadlines.Feedback.MetAt.Equal(clk.Now()) || got.Deadlines.Acknowledge.MetAt == nil {
+		t.Errorf("after the message: %+v, want feedback met at %s and acknowledge met", got.Deadlines, clk.Now())
+	}
+	if got.Version != c.Version+1 {
+		t.Errorf("version = %d, want %d (one case change)", got.Version, c.Version+1)
+	}
+	clk.Advance(time.Hour)
+	if _, err := svc.PostCaseMessage(t.Context(), supervisor, c.ID, "", "A second message."); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := svc.GetCase(t.Context(), supervisor, c.ID)
+	if again.Version != got.Version || !again.Deadlines.Feedback.MetAt.Equal(*got.Deadlines.Feedback.MetAt) {
+		t.Errorf("a second message changed the case: version %d → %d, feedback %v → %v",
+			got.Version, again.Version, got.Deadlines.Feedback.MetAt, again.Deadlines.Feedback.MetAt)
+	}
+	auditor := regcase.Actor{ID: "token:aud", Name: "ada", Role: regcase.RoleAuditor}
+	res, err := svc.VerifyAudit(t.Context(), auditor, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK {
+		t.Errorf("audit verify after the feedback: %+v", res.Problems)
+	}
+}
+
 // TestNotifierRules: an SLA breach mails the supervisors who did not opt
 // out (and nobody else), once however often the event is delivered.
 func TestNotifierRules(t *testing.T) {

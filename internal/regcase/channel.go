@@ -59,6 +59,9 @@ type CaseThread struct {
 const (
 	ActionMessageReceived = "report.message_received" // the reporter wrote
 	ActionMessageSent     = "report.message_sent"     // an officer wrote to the reporter
+	// ActionFeedbackGiven: an officer's first message to a reporter met
+	// the case's statutory feedback (and acknowledge) deadline.
+	ActionFeedbackGiven = "case.feedback_given"
 )
 
 const maxMessage = 10000
@@ -274,11 +277,34 @@ func (s *Service) PostCaseMessage(ctx context.Context, a Actor, caseID, reportID
 		if rep, err = tx.LockReport(ctx, reportID); err != nil {
 			return err
 		}
-		out, err = s.postMessage(ctx, tx, a, rep, false, body)
-		return err
+		if out, err = s.postMessage(ctx, tx, a, rep, false, body); err != nil {
+			return err
+		}
+		return s.meetByMessage(ctx, tx, a, c, out)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &MessageView{ID: out.ID, ReportID: rep.ID, TrackingCode: rep.TrackingCode, Author: a.ID, Body: body, CreatedAt: out.CreatedAt}, nil
+}
+
+// meetByMessage records that an officer's message to the reporter is the
+// feedback the statutory deadline asks for (and an acknowledgement): the
+// first one meets both clocks of the case, with an audit record of its own
+// (case.feedback_given) that names the message. Later messages change
+// nothing.
+func (s *Service) meetByMessage(ctx context.Context, tx Tx, a Actor, c *Case, m *Message) error {
+	before := c.Deadlines
+	meetFeedback(a, c, m.CreatedAt)
+	if c.Deadlines == before {
+		return nil
+	}
+	c.UpdatedAt = m.CreatedAt
+	prev := c.Version
+	if err := tx.UpdateCase(ctx, c, prev); err != nil {
+		return err
+	}
+	c.Version = prev + 1
+	data := map[string]any{"message_id": m.ID, "report_id": m.ReportID, "version": c.Version}
+	return s.record(ctx, tx, a, m.CreatedAt, change{action: ActionFeedbackGiven, entityType: "case", entityID: c.ID, data: data, state: caseState(c)})
 }

@@ -85,6 +85,7 @@ var stepFields = map[string][]string{
 	"case.attachment_downloaded":   {},
 	"case.deadline_approaching":    {"updated_at", "version"},
 	"case.deadline_breached":       {"updated_at", "version"},
+	ActionFeedbackGiven:            {"updated_at", "version"},
 }
 
 func stamp(t time.Time) string { return AuditTime(t).Format(time.RFC3339Nano) }
