@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -192,23 +193,6 @@ func (db *DB) DueDeadlines(ctx context.Context, now time.Time, warn time.Duratio
 	return ids, nil
 }
 
-// complianceSQL counts one clock's outcomes over every case: due, met and
-// breached are column names, now is bound as the first argument.
-func complianceSQL(due, met, breached string) string {
-	r := strings.NewReplacer("DUE", due, "MET", met, "BR", breached)
-	return r.Replace(`
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NOT NULL AND MET <= DUE THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NOT NULL AND MET > DUE THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NULL AND DUE < ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NULL AND DUE >= ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN BR IS NOT NULL THEN 1 ELSE 0 END), 0)`)
-}
-
-func complianceDest(c *regcase.Compliance) []any {
-	return []any{&c.MetOnTime, &c.MetLate, &c.Overdue, &c.Pending, &c.NotTracked, &c.BreachMarks}
-}
-
 // Dashboard computes the supervisor dashboard in four aggregate queries
 // from one read snapshot.
 func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase.Dashboard, error) {
@@ -237,20 +221,13 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 	}
 	out.AddOpen(cells)
 
-	// Compliance of the SLA clock and of both statutory deadlines.
-	sla := `COALESCE(SUM(CASE WHEN closed_at IS NOT NULL AND breached_at IS NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NOT NULL AND breached_at IS NOT NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NULL AND (breached_at IS NOT NULL OR due_at < ?) THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NULL AND breached_at IS NULL AND due_at >= ? THEN 1 ELSE 0 END), 0),
-		0,
-		COALESCE(SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END), 0)`
-	dest := append(append(complianceDest(&out.SLA), complianceDest(&out.Acknowledge)...), complianceDest(&out.Feedback)...)
-	err = rtx.QueryRowContext(ctx, `SELECT `+sla+`,`+complianceSQL("ack_due_at", "ack_met_at", "ack_breached_at")+`,`+
-		complianceSQL("feedback_due_at", "feedback_met_at", "feedback_breached_at")+` FROM cases`,
-		now, now, now, now, now, now).Scan(dest...)
-	if err != nil {
+	// Compliance of the SLA clock and of both statutory deadlines: small
+	// partial-index ranges (see dbutil.ComplianceSQL).
+	var cc dbutil.ComplianceCounts
+	if err := rtx.QueryRowContext(ctx, dbutil.ComplianceSQL("?1"), now).Scan(cc.Dest()...); err != nil {
 		return nil, translate("dashboard compliance", err)
 	}
+	cc.Fold(out, out.OpenCases)
 
 	// Intake per week.
 	out.WeekStart, out.Intake = q.IntakeWeeks()
