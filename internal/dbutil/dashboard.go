@@ -58,7 +58,7 @@ func ComplianceSQL(placeholder string) string {
 // ComplianceCounts are the columns of ComplianceSQL's one row.
 type ComplianceCounts struct {
 	total, slaBreached, slaClosedBreached, slaPendingRunning, slaPendingPaused int64
-	ack, feedback                                                          clockCounts
+	ack, feedback                                                              clockCounts
 }
 
 type clockCounts struct {
