@@ -40,7 +40,7 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 	if _, err := t.tx.ExecContext(ctx, `
 		INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES (?, 0, NULL, 0)
 		ON CONFLICT (chain) DO NOTHING`, r.Chain); err != nil {
-		return translate("append audit", err)
+		return translate(err, "append audit", "audit record")
 	}
 	var (
 		seq  int64
@@ -48,7 +48,7 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 	)
 	if err := t.tx.QueryRowContext(ctx,
 		`SELECT seq, head_hash FROM audit_chains WHERE chain = ?`, r.Chain).Scan(&seq, &head); err != nil {
-		return translate("append audit", err)
+		return translate(err, "append audit", "audit record")
 	}
 	r.Seal(seq, head)
 	err := t.tx.QueryRowContext(ctx, `
@@ -59,11 +59,11 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 		r.Chain, r.Seq, fmtTime(r.Time), r.ActorID, string(r.ActorRole), r.ActorAddr, r.RequestID,
 		r.Action, r.EntityType, r.EntityID, string(r.Data), r.PrevHash, r.Hash).Scan(&r.ID)
 	if err != nil {
-		return translate("append audit", err)
+		return translate(err, "append audit", "audit record")
 	}
 	_, err = t.tx.ExecContext(ctx,
 		`UPDATE audit_chains SET seq = ?, head_hash = ? WHERE chain = ?`, r.Seq, r.Hash, r.Chain)
-	return translate("append audit", err)
+	return translate(err, "append audit", "audit record")
 }
 
 // ListAudit returns at most f.Limit (bounded by regcase.MaxLimit) records
@@ -76,19 +76,19 @@ func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.
 		`SELECT `+auditColumns+` FROM audit_records`+w.String()+` ORDER BY id LIMIT ?`,
 		append(w.args, regcase.PageLimit(f.Limit))...)
 	if err != nil {
-		return nil, translate("list audit", err)
+		return nil, translate(err, "list audit", "audit record")
 	}
 	defer rows.Close()
 	records := []*regcase.AuditRecord{}
 	for rows.Next() {
 		r, err := scanAudit(rows)
 		if err != nil {
-			return nil, translate("list audit", err)
+			return nil, translate(err, "list audit", "audit record")
 		}
 		records = append(records, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, translate("list audit", err)
+		return nil, translate(err, "list audit", "audit record")
 	}
 	return records, nil
 }
@@ -100,26 +100,26 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*regcase.AuditRecord) error
 	rows, err := db.r.QueryContext(ctx,
 		`SELECT `+auditColumns+` FROM audit_records ORDER BY chain, seq, id`)
 	if err != nil {
-		return translate("scan audit", err)
+		return translate(err, "scan audit", "audit record")
 	}
 	defer rows.Close()
 	for rows.Next() {
 		r, err := scanAudit(rows)
 		if err != nil {
-			return translate("scan audit", err)
+			return translate(err, "scan audit", "audit record")
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
-	return translate("scan audit", rows.Err())
+	return translate(rows.Err(), "scan audit", "audit record")
 }
 
 // AuditHeads returns the recorded head of every chain that has a record.
 func (db *DB) AuditHeads(ctx context.Context) (map[string]regcase.ChainHead, error) {
 	heads, err := queryHeads(ctx, db.r, `SELECT chain, seq, head_hash FROM audit_chains WHERE seq > 0`)
 	if err != nil {
-		return nil, translate("audit heads", err)
+		return nil, translate(err, "audit heads", "audit record")
 	}
 	m := make(map[string]regcase.ChainHead, len(heads))
 	for _, h := range heads {
@@ -156,13 +156,13 @@ func (t *tx) LastCheckpoint(ctx context.Context) (*regcase.Checkpoint, error) {
 		return nil, regcase.Errorf(regcase.ENotFound, "no audit checkpoint yet")
 	}
 	if err != nil {
-		return nil, translate("last checkpoint", err)
+		return nil, translate(err, "last checkpoint", "checkpoint")
 	}
 	c.Heads, err = queryHeads(ctx, t.tx, `
 		SELECT chain, seq, hash FROM audit_checkpoint_heads
 		WHERE checkpoint_id = ? ORDER BY chain`, c.ID)
 	if err != nil {
-		return nil, translate("last checkpoint", err)
+		return nil, translate(err, "last checkpoint", "checkpoint")
 	}
 	return c, nil
 }
@@ -173,7 +173,7 @@ func (t *tx) PendingHeads(ctx context.Context) ([]regcase.ChainHead, error) {
 	heads, err := queryHeads(ctx, t.tx, `
 		SELECT chain, seq, head_hash FROM audit_chains
 		WHERE seq > checkpointed_seq ORDER BY chain`)
-	return heads, translate("pending heads", err)
+	return heads, translate(err, "pending heads", "audit record")
 }
 
 // InsertCheckpoint stores c and its heads and marks each head's chain
@@ -185,14 +185,14 @@ func (t *tx) InsertCheckpoint(ctx context.Context, c *regcase.Checkpoint) error 
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		c.ID, fmtTime(c.Time), c.PrevHash, c.Hash, c.KeyID, c.Signature)
 	if err != nil {
-		return translate("insert checkpoint", err)
+		return translate(err, "insert checkpoint", "checkpoint")
 	}
 	for _, h := range c.Heads {
 		_, err := t.tx.ExecContext(ctx, `
 			INSERT INTO audit_checkpoint_heads (checkpoint_id, chain, seq, hash) VALUES (?, ?, ?, ?)`,
 			c.ID, h.Chain, h.Seq, h.Hash)
 		if err != nil {
-			return translate("insert checkpoint", err)
+			return translate(err, "insert checkpoint", "checkpoint")
 		}
 		res, err := t.tx.ExecContext(ctx, `
 			UPDATE audit_chains SET checkpointed_seq = max(checkpointed_seq, ?) WHERE chain = ?`,
@@ -211,14 +211,14 @@ func (db *DB) ListCheckpoints(ctx context.Context) ([]*regcase.Checkpoint, error
 	// One read transaction, so checkpoints and heads come from one snapshot.
 	rtx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, translate("list checkpoints", err)
+		return nil, translate(err, "list checkpoints", "checkpoint")
 	}
 	defer func() { _ = rtx.Rollback() }()
 
 	rows, err := rtx.QueryContext(ctx, `
 		SELECT id, at, prev_hash, hash, key_id, signature FROM audit_checkpoints ORDER BY id`)
 	if err != nil {
-		return nil, translate("list checkpoints", err)
+		return nil, translate(err, "list checkpoints", "checkpoint")
 	}
 	defer rows.Close()
 	cps := []*regcase.Checkpoint{}
@@ -226,13 +226,13 @@ func (db *DB) ListCheckpoints(ctx context.Context) ([]*regcase.Checkpoint, error
 	for rows.Next() {
 		c, err := scanCheckpoint(rows)
 		if err != nil {
-			return nil, translate("list checkpoints", err)
+			return nil, translate(err, "list checkpoints", "checkpoint")
 		}
 		cps = append(cps, c)
 		byID[c.ID] = c
 	}
 	if err := rows.Err(); err != nil {
-		return nil, translate("list checkpoints", err)
+		return nil, translate(err, "list checkpoints", "checkpoint")
 	}
 	rows.Close()
 
@@ -240,7 +240,7 @@ func (db *DB) ListCheckpoints(ctx context.Context) ([]*regcase.Checkpoint, error
 		SELECT checkpoint_id, chain, seq, hash FROM audit_checkpoint_heads
 		ORDER BY checkpoint_id, chain`)
 	if err != nil {
-		return nil, translate("list checkpoints", err)
+		return nil, translate(err, "list checkpoints", "checkpoint")
 	}
 	defer hrows.Close()
 	for hrows.Next() {
@@ -249,14 +249,14 @@ func (db *DB) ListCheckpoints(ctx context.Context) ([]*regcase.Checkpoint, error
 			h  regcase.ChainHead
 		)
 		if err := hrows.Scan(&id, &h.Chain, &h.Seq, &h.Hash); err != nil {
-			return nil, translate("list checkpoints", err)
+			return nil, translate(err, "list checkpoints", "checkpoint")
 		}
 		if c := byID[id]; c != nil {
 			c.Heads = append(c.Heads, h)
 		}
 	}
 	if err := hrows.Err(); err != nil {
-		return nil, translate("list checkpoints", err)
+		return nil, translate(err, "list checkpoints", "checkpoint")
 	}
 	return cps, nil
 }

@@ -101,7 +101,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 
 	w, err := sql.Open("sqlite", dsn(path, false, o.Synchronous))
 	if err != nil {
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -110,20 +110,20 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	// The first connection switches the file to WAL before any reader opens.
 	if err := w.PingContext(ctx); err != nil {
 		_ = w.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 
 	r, err := sql.Open("sqlite", dsn(path, true, ""))
 	if err != nil {
 		_ = w.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns)
 	if err := r.PingContext(ctx); err != nil {
 		_ = w.Close()
 		_ = r.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	if err := ownerOnly(path); err != nil { // the WAL and SHM files now exist
 		_ = w.Close()
@@ -199,10 +199,10 @@ func (db *DB) GroupStats() GroupStats { return db.writer.stats() }
 // Ping checks that both pools reach the file (EUnavailable otherwise).
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.w.PingContext(ctx); err != nil {
-		return translate("ping", err)
+		return translate(err, "ping", "database")
 	}
 	if err := db.r.PingContext(ctx); err != nil {
-		return translate("ping", err)
+		return translate(err, "ping", "database")
 	}
 	return nil
 }

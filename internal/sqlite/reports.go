@@ -45,7 +45,7 @@ func getReport(ctx context.Context, q querier, col, val string, notFound error) 
 		return nil, notFound
 	}
 	if err != nil {
-		return nil, translate("get report", err)
+		return nil, translate(err, "get report", "report")
 	}
 	return r, nil
 }
@@ -98,19 +98,19 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 		`SELECT `+reportColumns+` FROM reports`+w.String()+` ORDER BY id DESC LIMIT ?`,
 		append(w.args, regcase.PageLimit(f.Limit))...)
 	if err != nil {
-		return nil, translate("list reports", err)
+		return nil, translate(err, "list reports", "report")
 	}
 	defer rows.Close()
 	reports := []*regcase.Report{}
 	for rows.Next() {
 		r, err := scanReport(rows)
 		if err != nil {
-			return nil, translate("list reports", err)
+			return nil, translate(err, "list reports", "report")
 		}
 		reports = append(reports, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, translate("list reports", err)
+		return nil, translate(err, "list reports", "report")
 	}
 	return reports, nil
 }
@@ -125,7 +125,7 @@ func (t *tx) InsertReport(ctx context.Context, r *regcase.Report) error {
 		r.Subject.Name, r.Subject.RegistryID, r.Description, r.Location, fmtTimePtr(r.OccurredAt),
 		fmtTime(r.ReceivedAt), fmtTime(r.UpdatedAt), string(r.Status), r.DismissReason, nullString(r.CaseID), r.HasReporter,
 		r.ReporterCipher, r.WrappedKey, fmtTimePtr(r.ErasedAt), nullString(r.IdempotencyKey), r.RequestHash)
-	return translate("insert report", err)
+	return translate(err, "insert report", "report")
 }
 
 // LockReport reads a report inside the transaction (ENotFound if none); the
@@ -152,11 +152,11 @@ func (t *tx) UpdateReport(ctx context.Context, r *regcase.Report) error {
 // touched no row.
 func checkUpdated(op string, res sql.Result, err error, notFound error) error {
 	if err != nil {
-		return translate(op, err)
+		return translate(err, op, "record")
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return translate(op, err)
+		return translate(err, op, "record")
 	}
 	if n == 0 {
 		return notFound

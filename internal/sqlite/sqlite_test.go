@@ -11,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"testing/fstest"
 
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/storetest"
@@ -58,7 +57,7 @@ func TestStore(t *testing.T) {
 func allVersions() []int64 {
 	var vs []int64
 	for _, m := range migrations {
-		vs = append(vs, m.version)
+		vs = append(vs, m.Version)
 	}
 	return vs
 }
@@ -167,21 +166,9 @@ func TestMigrationStatus(t *testing.T) {
 	})
 }
 
-func TestLoadMigrations(t *testing.T) {
-	t.Run("OKEmbedded", func(t *testing.T) {
-		if LatestVersion() < 1 || migrations[0].version != 1 {
-			t.Errorf("embedded migrations = %d, latest %d", len(migrations), LatestVersion())
-		}
-	})
-	for name, fsys := range map[string]fstest.MapFS{
-		"ErrBadName":          {"migrations/init.sql": {Data: []byte("SELECT 1;")}},
-		"ErrDuplicateVersion": {"migrations/0001_a.sql": {}, "migrations/01_b.sql": {}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := loadMigrations(fsys); err == nil {
-				t.Errorf("loadMigrations accepted %v", fsys)
-			}
-		})
+func TestEmbeddedMigrations(t *testing.T) {
+	if LatestVersion() < 1 || migrations[0].Version != 1 {
+		t.Errorf("embedded migrations = %d, latest %d", len(migrations), LatestVersion())
 	}
 }
 
@@ -292,7 +279,7 @@ func TestBusyIsUnavailable(t *testing.T) {
 	if !isBusy(err) {
 		t.Fatalf("BEGIN IMMEDIATE under a held lock: %v, want SQLITE_BUSY", err)
 	}
-	if got := regcase.ErrorCodeOf(translate("begin", err)); got != regcase.EUnavailable {
+	if got := regcase.ErrorCodeOf(translate(err, "begin", "database")); got != regcase.EUnavailable {
 		t.Errorf("translated code = %q, want %q", got, regcase.EUnavailable)
 	}
 }
