@@ -83,9 +83,7 @@ func auditData(b []byte) any {
 // MaxLimit at most), ID ascending, with ID > f.AfterID, of f.Chain when set.
 func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.AuditRecord, error) {
 	var w where
-	if f.Chain != "" {
-		w.add("chain = " + w.arg(f.Chain))
-	}
+	w.eq("chain", f.Chain)
 	w.add("id > " + w.arg(f.AfterID))
 	rows, err := db.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_records`+w.sql()+
 		` ORDER BY id LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)

@@ -94,18 +94,10 @@ func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
 // are not filled.
 func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.Case, error) {
 	var w where
-	if f.Status != "" {
-		w.add("c.status = " + w.arg(f.Status))
-	}
-	if f.Priority != "" {
-		w.add("c.priority = " + w.arg(string(f.Priority)))
-	}
-	if f.Assignee != "" {
-		w.add("c.assignee = " + w.arg(f.Assignee))
-	}
-	if f.Category != "" {
-		w.add("c.category = " + w.arg(f.Category))
-	}
+	w.eq("c.status", f.Status)
+	w.eq("c.priority", string(f.Priority))
+	w.eq("c.assignee", f.Assignee)
+	w.eq("c.category", f.Category)
 	if f.Subject != "" {
 		w.subjectCond(f.Subject)
 	}

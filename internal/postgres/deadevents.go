@@ -45,9 +45,7 @@ func (db *DB) GetDeadEvent(ctx context.Context, id int64) (*regcase.DeadEvent, e
 // positive.
 func (db *DB) ListDeadEvents(ctx context.Context, f regcase.DeadEventFilter) ([]*regcase.DeadEvent, error) {
 	var w where
-	if f.Handler != "" {
-		w.add("handler = " + w.arg(f.Handler))
-	}
+	w.eq("handler", f.Handler)
 	if f.Replayed != nil {
 		if *f.Replayed {
 			w.add("replayed_at IS NOT NULL")

@@ -20,6 +20,13 @@ func (w *where) arg(v any) string {
 // add appends a condition built with arg.
 func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
 
+// eq adds "col = v" unless v is empty.
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.add(col + " = " + w.arg(v))
+	}
+}
+
 // sql returns " WHERE …" (or "" when there is no condition).
 func (w *where) sql() string {
 	if len(w.conds) == 0 {

@@ -64,21 +64,13 @@ func (db *DB) GetReportByIdempotencyKey(ctx context.Context, key string) (*regca
 // MaxLimit at most), ID descending, with ID < f.Cursor when set.
 func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regcase.Report, error) {
 	var w where
-	if f.Status != "" {
-		w.add("status = " + w.arg(string(f.Status)))
-	}
-	if f.Channel != "" {
-		w.add("channel = " + w.arg(string(f.Channel)))
-	}
-	if f.Category != "" {
-		w.add("category = " + w.arg(f.Category))
-	}
+	w.eq("status", string(f.Status))
+	w.eq("channel", string(f.Channel))
+	w.eq("category", f.Category)
 	if f.Subject != "" {
 		w.subjectCond(f.Subject)
 	}
-	if f.CaseID != "" {
-		w.add("case_id = " + w.arg(f.CaseID))
-	}
+	w.eq("case_id", f.CaseID)
 	if f.ReceivedFrom != nil {
 		w.add("received_at >= " + w.arg(*f.ReceivedFrom))
 	}

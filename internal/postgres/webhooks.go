@@ -143,12 +143,8 @@ func (db *DB) GetDelivery(ctx context.Context, id string) (*regcase.Delivery, er
 // unset, MaxLimit at most), ID descending, with ID < f.Cursor when set.
 func (db *DB) ListDeliveries(ctx context.Context, f regcase.DeliveryFilter) ([]*regcase.Delivery, error) {
 	var w where
-	if f.WebhookID != "" {
-		w.add("d.webhook_id = " + w.arg(f.WebhookID))
-	}
-	if f.Status != "" {
-		w.add("d.status = " + w.arg(string(f.Status)))
-	}
+	w.eq("d.webhook_id", f.WebhookID)
+	w.eq("d.status", string(f.Status))
 	if f.Cursor != "" {
 		w.add("d.id < " + w.arg(f.Cursor))
 	}

@@ -70,11 +70,11 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 // with ID > f.AfterID, of f.Chain when set, by ID ascending.
 func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.AuditRecord, error) {
 	var w where
-	w.add("id > ?", f.AfterID)
+	w.add("id > " + w.arg(f.AfterID))
 	w.eq("chain", f.Chain)
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+auditColumns+` FROM audit_records`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, regcase.PageLimit(f.Limit))...)
+		`SELECT `+auditColumns+` FROM audit_records`+w.sql()+` ORDER BY id LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
+		w.args...)
 	if err != nil {
 		return nil, translate(err, "list audit", "audit record")
 	}

@@ -109,27 +109,26 @@ func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.C
 	w.eq("assignee", f.Assignee)
 	w.eq("category", f.Category)
 	if f.Subject != "" {
-		w.add("("+contains("subject_name")+" OR subject_registry_id = ?)", containsPattern(f.Subject), f.Subject)
+		w.subjectCond(f.Subject)
 	}
 	if f.OpenedFrom != nil {
-		w.add("opened_at >= ?", fmtTime(*f.OpenedFrom))
+		w.add("opened_at >= " + w.arg(fmtTime(*f.OpenedFrom)))
 	}
 	if f.OpenedTo != nil {
-		w.add("opened_at < ?", fmtTime(*f.OpenedTo))
+		w.add("opened_at < " + w.arg(fmtTime(*f.OpenedTo)))
 	}
 	if f.DueBefore != nil {
-		w.add("due_at < ?", fmtTime(*f.DueBefore))
+		w.add("due_at < " + w.arg(fmtTime(*f.DueBefore)))
 	}
 	if f.Query != "" {
-		p := containsPattern(f.Query)
-		w.add("("+contains("title")+" OR "+contains("number")+" OR "+contains("subject_name")+")", p, p, p)
+		w.textCond(f.Query, "title", "number", "subject_name")
 	}
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.add("id < " + w.arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+caseColumns+` FROM cases`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, regcase.PageLimit(f.Limit))...)
+		`SELECT `+caseColumns+` FROM cases`+w.sql()+` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
+		w.args...)
 	if err != nil {
 		return nil, translate(err, "list cases", "case")
 	}

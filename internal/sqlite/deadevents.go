@@ -61,10 +61,10 @@ func (db *DB) ListDeadEvents(ctx context.Context, f regcase.DeadEventFilter) ([]
 		}
 	}
 	if f.Cursor > 0 {
-		w.add("id < ?", f.Cursor)
+		w.add("id < " + w.arg(f.Cursor))
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.String()+
-		` ORDER BY id DESC LIMIT ?`, append(w.args, regcase.PageLimit(f.Limit))...)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.sql()+
+		` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
 	if err != nil {
 		return nil, translate(err, "list dead events", "dead letter")
 	}

@@ -79,24 +79,23 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 	w.eq("category", f.Category)
 	w.eq("case_id", f.CaseID)
 	if f.Subject != "" {
-		w.add("("+contains("subject_name")+" OR subject_registry_id = ?)", containsPattern(f.Subject), f.Subject)
+		w.subjectCond(f.Subject)
 	}
 	if f.ReceivedFrom != nil {
-		w.add("received_at >= ?", fmtTime(*f.ReceivedFrom))
+		w.add("received_at >= " + w.arg(fmtTime(*f.ReceivedFrom)))
 	}
 	if f.ReceivedTo != nil {
-		w.add("received_at < ?", fmtTime(*f.ReceivedTo))
+		w.add("received_at < " + w.arg(fmtTime(*f.ReceivedTo)))
 	}
 	if f.Query != "" {
-		p := containsPattern(f.Query)
-		w.add("("+contains("description")+" OR "+contains("subject_name")+" OR "+contains("location")+")", p, p, p)
+		w.textCond(f.Query, "description", "subject_name", "location")
 	}
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.add("id < " + w.arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+reportColumns+` FROM reports`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, regcase.PageLimit(f.Limit))...)
+		`SELECT `+reportColumns+` FROM reports`+w.sql()+` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
+		w.args...)
 	if err != nil {
 		return nil, translate(err, "list reports", "report")
 	}

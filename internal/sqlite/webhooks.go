@@ -150,10 +150,10 @@ func (db *DB) ListDeliveries(ctx context.Context, f regcase.DeliveryFilter) ([]*
 	w.eq("webhook_id", f.WebhookID)
 	w.eq("status", string(f.Status))
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.add("id < " + w.arg(f.Cursor))
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.String()+
-		` ORDER BY id DESC LIMIT ?`, append(w.args, regcase.PageLimit(f.Limit))...)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.sql()+
+		` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
 	if err != nil {
 		return nil, translate(err, "list deliveries", "delivery")
 	}
