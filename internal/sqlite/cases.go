@@ -132,16 +132,8 @@ func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.C
 	if err != nil {
 		return nil, translate(err, "list cases", "case")
 	}
-	defer rows.Close()
-	cases := []*regcase.Case{}
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, translate(err, "list cases", "case")
-		}
-		cases = append(cases, c)
-	}
-	if err := rows.Err(); err != nil {
+	cases, err := collect(rows, scanCase)
+	if err != nil {
 		return nil, translate(err, "list cases", "case")
 	}
 	return cases, nil
@@ -269,24 +261,19 @@ func (db *DB) ListNotes(ctx context.Context, caseID, cursor string, limit int) (
 	if err != nil {
 		return nil, translate(err, "list notes", "note")
 	}
-	defer rows.Close()
-	notes := []*regcase.Note{}
-	for rows.Next() {
+	notes, err := collect(rows, func(s scanner) (*regcase.Note, error) {
 		var (
 			n       regcase.Note
 			created string
 			d       decoder
 		)
-		if err := rows.Scan(&n.ID, &n.CaseID, &n.Author, &n.Body, &created); err != nil {
-			return nil, translate(err, "list notes", "note")
+		if err := s.Scan(&n.ID, &n.CaseID, &n.Author, &n.Body, &created); err != nil {
+			return nil, err
 		}
 		n.CreatedAt = d.time(created)
-		if d.err != nil {
-			return nil, translate(d.err, "list notes", "note")
-		}
-		notes = append(notes, &n)
-	}
-	if err := rows.Err(); err != nil {
+		return &n, d.err
+	})
+	if err != nil {
 		return nil, translate(err, "list notes", "note")
 	}
 	return notes, nil

@@ -47,22 +47,22 @@ func (db *DB) ListMessages(ctx context.Context, reportIDs []string) ([]*regcase.
 	if err != nil {
 		return nil, translate(err, "list messages", "message")
 	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err = collect(rows, func(s scanner) (*regcase.Message, error) {
 		var (
 			m       regcase.Message
 			created string
 			d       decoder
 		)
-		if err := rows.Scan(&m.ID, &m.ReportID, &m.FromReporter, &m.Author, &m.BodyCipher, &m.WrappedKey, &created); err != nil {
-			return nil, translate(err, "list messages", "message")
+		if err := s.Scan(&m.ID, &m.ReportID, &m.FromReporter, &m.Author, &m.BodyCipher, &m.WrappedKey, &created); err != nil {
+			return nil, err
 		}
-		if m.CreatedAt = d.time(created); d.err != nil {
-			return nil, translate(d.err, "list messages", "message")
-		}
-		out = append(out, &m)
+		m.CreatedAt = d.time(created)
+		return &m, d.err
+	})
+	if err != nil {
+		return nil, translate(err, "list messages", "message")
 	}
-	return out, translate(rows.Err(), "list messages", "message")
+	return out, nil
 }
 
 // ReadMarker returns reader's marker on the case ("" when none).
@@ -122,16 +122,11 @@ func queryAttachments(ctx context.Context, q querier, where string, args ...any)
 	if err != nil {
 		return nil, translate(err, "list attachments", "attachment")
 	}
-	defer rows.Close()
-	out := []*regcase.Attachment{}
-	for rows.Next() {
-		a, err := scanAttachment(rows)
-		if err != nil {
-			return nil, translate(err, "list attachments", "attachment")
-		}
-		out = append(out, a)
+	out, err := collect(rows, scanAttachment)
+	if err != nil {
+		return nil, translate(err, "list attachments", "attachment")
 	}
-	return out, translate(rows.Err(), "list attachments", "attachment")
+	return out, nil
 }
 
 // ListAttachments returns the attachments of the reports and of the case.

@@ -245,6 +245,34 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// collect scans every row with scan and closes rows (database/sql's
+// pgx.CollectRows); the list is empty, not nil, when
+// there is none.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	list := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	return list, rows.Err()
+}
+
+// each calls fn for every row and closes rows; an error from fn stops it
+// and is returned unchanged.
+func each(rows *sql.Rows, fn func(scanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // foldFunc is the SQL function that lower-cases text with Unicode rules
 // (SQLite's own lower() and LIKE fold ASCII only), for case-insensitive
 // search on names like "Müller".

@@ -32,17 +32,11 @@ func (db *DB) ExecAsOwner(ctx context.Context, stmt string) error {
 		return translate(err, "exec as owner", "database")
 	}
 	type trigger struct{ name, sql string }
-	var triggers []trigger
-	for rows.Next() {
+	triggers, err := collect(rows, func(s scanner) (trigger, error) {
 		var t trigger
-		if err := rows.Scan(&t.name, &t.sql); err != nil {
-			rows.Close()
-			return translate(err, "exec as owner", "database")
-		}
-		triggers = append(triggers, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return t, s.Scan(&t.name, &t.sql)
+	})
+	if err != nil {
 		return translate(err, "exec as owner", "database")
 	}
 

@@ -30,17 +30,16 @@ func readTreeHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Has
 	if err != nil {
 		return nil, translate(err, "read tree hashes", "audit tree")
 	}
-	defer rows.Close()
 	m := make(map[int64]tlog.Hash, len(indexes))
-	for rows.Next() {
+	if err := each(rows, func(s scanner) error {
 		var i int64
 		var b []byte
-		if err := rows.Scan(&i, &b); err != nil {
-			return nil, translate(err, "read tree hashes", "audit tree")
+		if err := s.Scan(&i, &b); err != nil {
+			return err
 		}
 		m[i] = tlog.Hash(b)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return nil, translate(err, "read tree hashes", "audit tree")
 	}
 	out := make([]tlog.Hash, len(indexes))
@@ -97,17 +96,19 @@ func (db *DB) ScanLeaves(ctx context.Context, fn func(*regcase.Leaf) error) erro
 	if err != nil {
 		return translate(err, "scan leaves", "audit tree")
 	}
-	defer rows.Close()
-	for rows.Next() {
-		l, err := scanLeaf(rows)
+	var fnErr error // returned unchanged
+	err = each(rows, func(s scanner) error {
+		l, err := scanLeaf(s)
 		if err != nil {
-			return translate(err, "scan leaves", "audit tree")
-		}
-		if err := fn(l); err != nil {
 			return err
 		}
+		fnErr = fn(l)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return translate(rows.Err(), "scan leaves", "audit tree")
+	return translate(err, "scan leaves", "audit tree")
 }
 
 // ScanTreeHashes streams every stored tree hash, index ascending.
@@ -116,20 +117,22 @@ func (db *DB) ScanTreeHashes(ctx context.Context, fn func(int64, tlog.Hash) erro
 	if err != nil {
 		return translate(err, "scan tree hashes", "audit tree")
 	}
-	defer rows.Close()
-	for rows.Next() {
+	var fnErr error // returned unchanged
+	err = each(rows, func(s scanner) error {
 		var i int64
 		var b []byte
-		if err := rows.Scan(&i, &b); err != nil {
-			return translate(err, "scan tree hashes", "audit tree")
+		if err := s.Scan(&i, &b); err != nil {
+			return err
 		}
 		var h tlog.Hash
 		copy(h[:], b)
-		if err := fn(i, h); err != nil {
-			return err
-		}
+		fnErr = fn(i, h)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return translate(rows.Err(), "scan tree hashes", "audit tree")
+	return translate(err, "scan tree hashes", "audit tree")
 }
 
 func scanTreeCheckpoint(s scanner) (*regcase.TreeCheckpoint, error) {
@@ -156,16 +159,11 @@ func (db *DB) ListTreeCheckpoints(ctx context.Context) ([]*regcase.TreeCheckpoin
 	if err != nil {
 		return nil, translate(err, "list tree checkpoints", "checkpoint")
 	}
-	defer rows.Close()
-	out := []*regcase.TreeCheckpoint{}
-	for rows.Next() {
-		c, err := scanTreeCheckpoint(rows)
-		if err != nil {
-			return nil, translate(err, "list tree checkpoints", "checkpoint")
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanTreeCheckpoint)
+	if err != nil {
+		return nil, translate(err, "list tree checkpoints", "checkpoint")
 	}
-	return out, translate(rows.Err(), "list tree checkpoints", "checkpoint")
+	return out, nil
 }
 
 func getTreeCheckpoint(ctx context.Context, q querier, size int64) (*regcase.TreeCheckpoint, error) {
@@ -209,16 +207,14 @@ func (t *tx) Unsequenced(ctx context.Context, _ int64, limit int) ([]regcase.Lea
 	if err != nil {
 		return nil, translate(err, "unsequenced records", "audit record")
 	}
-	defer rows.Close()
-	out := []regcase.LeafRecord{}
-	for rows.Next() {
+	out, err := collect(rows, func(s scanner) (regcase.LeafRecord, error) {
 		var r regcase.LeafRecord
-		if err := rows.Scan(&r.ID, &r.Hash); err != nil {
-			return nil, translate(err, "unsequenced records", "audit record")
-		}
-		out = append(out, r)
+		return r, s.Scan(&r.ID, &r.Hash)
+	})
+	if err != nil {
+		return nil, translate(err, "unsequenced records", "audit record")
 	}
-	return out, translate(rows.Err(), "unsequenced records", "audit record")
+	return out, nil
 }
 
 // AppendLeaves stores the leaves and the new stored hashes. The two

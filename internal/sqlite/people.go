@@ -259,15 +259,14 @@ func ageBucketSQL(q regcase.DashboardQuery, arg func(time.Time) any) (string, []
 
 // countInto adds (index, count) rows to out, ignoring indexes out of range.
 func countInto(rows *sql.Rows, out []int64) error {
-	defer rows.Close()
-	for rows.Next() {
+	return each(rows, func(s scanner) error {
 		var i, n int64
-		if err := rows.Scan(&i, &n); err != nil {
+		if err := s.Scan(&i, &n); err != nil {
 			return err
 		}
 		if i >= 0 && int(i) < len(out) {
 			out[i] += n
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }

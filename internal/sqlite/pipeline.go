@@ -15,21 +15,6 @@ import (
 // rest of regcase.PipelineStore. The PipelineStore writes run on the one
 // write connection, so they must not be called from inside InTx's fn.
 
-// collect scans every row with scan; the list is empty, not nil, when
-// there is none.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	list := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, v)
-	}
-	return list, rows.Err()
-}
-
 // jsonArray encodes keys as a JSON array for json_each(?), which stands in
 // for PostgreSQL's = ANY($1) without a bound on the number of variables.
 func jsonArray[T any](keys []T) (string, error) {

@@ -99,16 +99,8 @@ func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regca
 	if err != nil {
 		return nil, translate(err, "list reports", "report")
 	}
-	defer rows.Close()
-	reports := []*regcase.Report{}
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, translate(err, "list reports", "report")
-		}
-		reports = append(reports, r)
-	}
-	if err := rows.Err(); err != nil {
+	reports, err := collect(rows, scanReport)
+	if err != nil {
 		return nil, translate(err, "list reports", "report")
 	}
 	return reports, nil

@@ -48,16 +48,8 @@ func (db *DB) ListTokens(ctx context.Context) ([]*regcase.APIToken, error) {
 	if err != nil {
 		return nil, translate(err, "list tokens", "token")
 	}
-	defer rows.Close()
-	tokens := []*regcase.APIToken{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, translate(err, "list tokens", "token")
-		}
-		tokens = append(tokens, t)
-	}
-	if err := rows.Err(); err != nil {
+	tokens, err := collect(rows, scanToken)
+	if err != nil {
 		return nil, translate(err, "list tokens", "token")
 	}
 	return tokens, nil
