@@ -201,10 +201,6 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Dur
 	return list, nil
 }
 
-// RecordAttempt appends a (setting a.ID) and writes d's retry state in one
-// transaction; the write of d is skipped when the stored delivery is
-// already delivered (a late failure never undoes a success). ENotFound if
-// there is no such delivery; EInvalid if a belongs to another delivery.
 // RecordAttempts records each attempt in turn (SQLite has one writer; the
 // batching that saves round trips on PostgreSQL buys nothing here).
 func (db *DB) RecordAttempts(ctx context.Context, recs []regcase.AttemptRecord) error {
@@ -216,6 +212,10 @@ func (db *DB) RecordAttempts(ctx context.Context, recs []regcase.AttemptRecord) 
 	return nil
 }
 
+// RecordAttempt appends a (setting a.ID) and writes d's retry state in one
+// transaction; the write of d is skipped when the stored delivery is
+// already delivered (a late failure never undoes a success). ENotFound if
+// there is no such delivery; EInvalid if a belongs to another delivery.
 func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase.DeliveryAttempt) error {
 	if a.DeliveryID == "" {
 		a.DeliveryID = d.ID
