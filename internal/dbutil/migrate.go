@@ -81,6 +81,15 @@ func Latest(ms []Migration) int64 {
 	return ms[len(ms)-1].Version
 }
 
+// Versions returns the versions of ms, in order.
+func Versions(ms []Migration) []int64 {
+	vs := make([]int64, len(ms))
+	for i, m := range ms {
+		vs[i] = m.Version
+	}
+	return vs
+}
+
 // Pending returns the migrations of ms (ascending) whose version is not in
 // applied, in order.
 func Pending(ms []Migration, applied map[int64]MigrationState) []Migration {

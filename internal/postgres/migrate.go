@@ -25,10 +25,6 @@ var migrations = dbutil.MustLoadMigrations(migrationFS, "migrations", "postgres"
 // schema version this binary expects.
 func LatestVersion() int64 { return dbutil.Latest(migrations) }
 
-// MigrationState is one migration as known to the binary and/or the
-// database (the type both engines share).
-type MigrationState = dbutil.MigrationState
-
 // migrateLockKey is the pg_advisory_lock key held while migrating (the
 // bytes "regcase" + "m"). Advisory locks are per database.
 const migrateLockKey int64 = 0x72656763617365_6d
@@ -115,13 +111,13 @@ func unlockMigrations(ctx context.Context, conn *pgxpool.Conn) {
 }
 
 // appliedVersions reads schema_migrations.
-func appliedVersions(ctx context.Context, q querier) (map[int64]MigrationState, error) {
+func appliedVersions(ctx context.Context, q querier) (map[int64]dbutil.MigrationState, error) {
 	rows, err := q.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return nil, translate(err, "read schema_migrations", "schema_migrations")
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (MigrationState, error) {
-		s := MigrationState{Applied: true}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (dbutil.MigrationState, error) {
+		s := dbutil.MigrationState{Applied: true}
 		var at time.Time
 		err := row.Scan(&s.Version, &s.Name, &at)
 		at = at.UTC()
@@ -131,7 +127,7 @@ func appliedVersions(ctx context.Context, q querier) (map[int64]MigrationState, 
 	if err != nil {
 		return nil, translate(err, "read schema_migrations", "schema_migrations")
 	}
-	done := make(map[int64]MigrationState, len(list))
+	done := make(map[int64]dbutil.MigrationState, len(list))
 	for _, s := range list {
 		done[s.Version] = s
 	}
@@ -158,12 +154,12 @@ func applyMigration(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration)
 
 // MigrationStatus lists every migration known to the binary or recorded in
 // the database (a newer binary may have applied more), version ascending.
-func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+func (db *DB) MigrationStatus(ctx context.Context) ([]dbutil.MigrationState, error) {
 	var exists bool
 	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
 		return nil, translate(err, "migration status", "schema_migrations")
 	}
-	done := map[int64]MigrationState{}
+	done := map[int64]dbutil.MigrationState{}
 	if exists {
 		var err error
 		if done, err = appliedVersions(ctx, db.pool); err != nil {

@@ -7,16 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
-func allVersions() []int64 {
-	var vs []int64
-	for _, m := range migrations {
-		vs = append(vs, m.Version)
-	}
-	return vs
-}
+func allVersions() []int64 { return dbutil.Versions(migrations) }
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()

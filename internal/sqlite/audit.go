@@ -67,12 +67,12 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 // ListAudit returns at most f.Limit (bounded by regcase.MaxLimit) records
 // with ID > f.AfterID, of f.Chain when set, by ID ascending.
 func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.AuditRecord, error) {
-	var w where
-	w.add("id > " + w.arg(f.AfterID))
-	w.eq("chain", f.Chain)
+	w := newWhere()
+	w.Add("id > " + w.Arg(f.AfterID))
+	w.Eq("chain", f.Chain)
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+auditColumns+` FROM audit_records`+w.sql()+` ORDER BY id LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
-		w.args...)
+		`SELECT `+auditColumns+` FROM audit_records`+w.SQL()+` ORDER BY id LIMIT `+w.Arg(regcase.PageLimit(f.Limit)),
+		w.Args...)
 	if err != nil {
 		return nil, translate(err, "list audit", "audit record")
 	}

@@ -103,32 +103,32 @@ func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
 // matching f, by ID descending, with ID < f.Cursor when set. ReportIDs are
 // not filled.
 func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.Case, error) {
-	var w where
-	w.eq("status", f.Status)
-	w.eq("priority", string(f.Priority))
-	w.eq("assignee", f.Assignee)
-	w.eq("category", f.Category)
+	w := newWhere()
+	w.Eq("status", f.Status)
+	w.Eq("priority", string(f.Priority))
+	w.Eq("assignee", f.Assignee)
+	w.Eq("category", f.Category)
 	if f.Subject != "" {
-		w.subjectCond(f.Subject)
+		w.Subject(f.Subject)
 	}
 	if f.OpenedFrom != nil {
-		w.add("opened_at >= " + w.arg(fmtTime(*f.OpenedFrom)))
+		w.Add("opened_at >= " + w.Arg(fmtTime(*f.OpenedFrom)))
 	}
 	if f.OpenedTo != nil {
-		w.add("opened_at < " + w.arg(fmtTime(*f.OpenedTo)))
+		w.Add("opened_at < " + w.Arg(fmtTime(*f.OpenedTo)))
 	}
 	if f.DueBefore != nil {
-		w.add("due_at < " + w.arg(fmtTime(*f.DueBefore)))
+		w.Add("due_at < " + w.Arg(fmtTime(*f.DueBefore)))
 	}
 	if f.Query != "" {
-		w.textCond(f.Query, "title", "number", "subject_name")
+		w.Text(f.Query, "title", "number", "subject_name")
 	}
 	if f.Cursor != "" {
-		w.add("id < " + w.arg(f.Cursor))
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+caseColumns+` FROM cases`+w.sql()+` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
-		w.args...)
+		`SELECT `+caseColumns+` FROM cases`+w.SQL()+` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)),
+		w.Args...)
 	if err != nil {
 		return nil, translate(err, "list cases", "case")
 	}

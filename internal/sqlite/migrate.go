@@ -22,10 +22,6 @@ var migrations = dbutil.MustLoadMigrations(migrationFiles, "migrations", "sqlite
 // this binary was built for.
 func LatestVersion() int64 { return dbutil.Latest(migrations) }
 
-// MigrationState is one migration as known to the binary and/or the
-// database (the type both engines share).
-type MigrationState = dbutil.MigrationState
-
 const createMigrationsTable = `
 	CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -93,7 +89,7 @@ func (db *DB) applyNext(ctx context.Context) (int64, error) {
 // appliedMigrations maps each applied version to its state (no name:
 // SQLite's schema_migrations records none); it is empty when
 // schema_migrations does not exist yet.
-func appliedMigrations(ctx context.Context, q querier) (map[int64]MigrationState, error) {
+func appliedMigrations(ctx context.Context, q querier) (map[int64]dbutil.MigrationState, error) {
 	var exists bool
 	if err := q.QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`,
@@ -101,15 +97,15 @@ func appliedMigrations(ctx context.Context, q querier) (map[int64]MigrationState
 		return nil, err
 	}
 	if !exists {
-		return map[int64]MigrationState{}, nil
+		return map[int64]dbutil.MigrationState{}, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
 	if err != nil {
 		return nil, err
 	}
-	list, err := collect(rows, func(s scanner) (MigrationState, error) {
+	list, err := collect(rows, func(s scanner) (dbutil.MigrationState, error) {
 		var (
-			m  = MigrationState{Applied: true}
+			m  = dbutil.MigrationState{Applied: true}
 			at string
 			d  decoder
 		)
@@ -123,7 +119,7 @@ func appliedMigrations(ctx context.Context, q querier) (map[int64]MigrationState
 	if err != nil {
 		return nil, err
 	}
-	done := make(map[int64]MigrationState, len(list))
+	done := make(map[int64]dbutil.MigrationState, len(list))
 	for _, m := range list {
 		done[m.Version] = m
 	}
@@ -132,7 +128,7 @@ func appliedMigrations(ctx context.Context, q querier) (map[int64]MigrationState
 
 // MigrationStatus lists every embedded migration, applied or not, then any
 // applied version this binary does not know, by version.
-func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+func (db *DB) MigrationStatus(ctx context.Context) ([]dbutil.MigrationState, error) {
 	done, err := appliedMigrations(ctx, db.r)
 	if err != nil {
 		return nil, translate(err, "migration status", "schema_migrations")

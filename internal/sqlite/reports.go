@@ -73,29 +73,29 @@ func (db *DB) GetReportByIdempotencyKey(ctx context.Context, key string) (*regca
 // ListReports returns at most f.Limit (bounded by regcase.MaxLimit) reports
 // matching f, by ID descending, with ID < f.Cursor when set.
 func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regcase.Report, error) {
-	var w where
-	w.eq("status", string(f.Status))
-	w.eq("channel", string(f.Channel))
-	w.eq("category", f.Category)
-	w.eq("case_id", f.CaseID)
+	w := newWhere()
+	w.Eq("status", string(f.Status))
+	w.Eq("channel", string(f.Channel))
+	w.Eq("category", f.Category)
+	w.Eq("case_id", f.CaseID)
 	if f.Subject != "" {
-		w.subjectCond(f.Subject)
+		w.Subject(f.Subject)
 	}
 	if f.ReceivedFrom != nil {
-		w.add("received_at >= " + w.arg(fmtTime(*f.ReceivedFrom)))
+		w.Add("received_at >= " + w.Arg(fmtTime(*f.ReceivedFrom)))
 	}
 	if f.ReceivedTo != nil {
-		w.add("received_at < " + w.arg(fmtTime(*f.ReceivedTo)))
+		w.Add("received_at < " + w.Arg(fmtTime(*f.ReceivedTo)))
 	}
 	if f.Query != "" {
-		w.textCond(f.Query, "description", "subject_name", "location")
+		w.Text(f.Query, "description", "subject_name", "location")
 	}
 	if f.Cursor != "" {
-		w.add("id < " + w.arg(f.Cursor))
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+reportColumns+` FROM reports`+w.sql()+` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)),
-		w.args...)
+		`SELECT `+reportColumns+` FROM reports`+w.SQL()+` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)),
+		w.Args...)
 	if err != nil {
 		return nil, translate(err, "list reports", "report")
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/storetest"
 )
@@ -54,13 +55,7 @@ func TestStore(t *testing.T) {
 	})
 }
 
-func allVersions() []int64 {
-	var vs []int64
-	for _, m := range migrations {
-		vs = append(vs, m.Version)
-	}
-	return vs
-}
+func allVersions() []int64 { return dbutil.Versions(migrations) }
 
 func TestMigrate(t *testing.T) {
 	t.Run("OKFresh", func(t *testing.T) {

@@ -146,14 +146,14 @@ func (db *DB) GetDelivery(ctx context.Context, id string) (*regcase.Delivery, er
 // ListDeliveries returns at most f.Limit (bounded by regcase.MaxLimit)
 // deliveries matching f, ID descending, with ID < f.Cursor when set.
 func (db *DB) ListDeliveries(ctx context.Context, f regcase.DeliveryFilter) ([]*regcase.Delivery, error) {
-	var w where
-	w.eq("webhook_id", f.WebhookID)
-	w.eq("status", string(f.Status))
+	w := newWhere()
+	w.Eq("webhook_id", f.WebhookID)
+	w.Eq("status", string(f.Status))
 	if f.Cursor != "" {
-		w.add("id < " + w.arg(f.Cursor))
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.sql()+
-		` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.SQL()+
+		` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
 		return nil, translate(err, "list deliveries", "delivery")
 	}
