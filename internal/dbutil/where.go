@@ -3,6 +3,8 @@ package dbutil
 import (
 	"strconv"
 	"strings"
+
+	"github.com/regcase/regcase/internal/regcase"
 )
 
 // Dialect is how an engine writes what Where builds.
@@ -78,4 +80,20 @@ func (w *Where) Text(s string, cols ...string) {
 		parts[i] = w.d.Contains(c, p)
 	}
 	w.Add("(" + strings.Join(parts, " OR ") + ")")
+}
+
+// DeadEvents adds the conditions of f (handler, replayed or not, ID below
+// a positive cursor): the dead-letter list's filter on both engines.
+func (w *Where) DeadEvents(f regcase.DeadEventFilter) {
+	w.Eq("handler", f.Handler)
+	switch {
+	case f.Replayed == nil:
+	case *f.Replayed:
+		w.Add("replayed_at IS NOT NULL")
+	default:
+		w.Add("replayed_at IS NULL")
+	}
+	if f.Cursor > 0 {
+		w.Add("id < " + w.Arg(f.Cursor))
+	}
 }

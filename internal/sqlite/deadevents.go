@@ -52,17 +52,7 @@ func (db *DB) GetDeadEvent(ctx context.Context, id int64) (*regcase.DeadEvent, e
 // positive.
 func (db *DB) ListDeadEvents(ctx context.Context, f regcase.DeadEventFilter) ([]*regcase.DeadEvent, error) {
 	w := newWhere()
-	w.Eq("handler", f.Handler)
-	if f.Replayed != nil {
-		if *f.Replayed {
-			w.Add("replayed_at IS NOT NULL")
-		} else {
-			w.Add("replayed_at IS NULL")
-		}
-	}
-	if f.Cursor > 0 {
-		w.Add("id < " + w.Arg(f.Cursor))
-	}
+	w.DeadEvents(f)
 	rows, err := db.r.QueryContext(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.SQL()+
 		` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
