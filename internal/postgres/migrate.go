@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,6 +137,9 @@ func appliedVersions(ctx context.Context, q querier) (map[int64]dbutil.Migration
 
 // applyMigration runs one migration and records it, in one transaction.
 func applyMigration(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration) error {
+	if strings.HasPrefix(m.SQL, noTransaction) {
+		return applyOutsideTx(ctx, conn, m)
+	}
 	err := pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error {
 		if _, err := t.Exec(ctx, "SET LOCAL lock_timeout = '"+migrationLockTimeout+"'"); err != nil {
 			return err
@@ -148,6 +152,44 @@ func applyMigration(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration)
 	})
 	if err != nil {
 		return regcase.Internal(fmt.Errorf("postgres: migration %d_%s: %w", m.Version, m.Name, err))
+	}
+	return nil
+}
+
+// noTransaction, as a migration's first line, runs its statements one by
+// one outside a transaction: what CREATE INDEX CONCURRENTLY needs (an index
+// on a large table built without blocking writes, as the expand/contract
+// rules ask). Such a migration must be safe to run again after a failure
+// part-way (DROP INDEX CONCURRENTLY IF EXISTS before each CREATE: a failed
+// concurrent build leaves an INVALID index behind), and its statements must
+// not contain ';' except as terminators.
+const noTransaction = "-- migrate: no transaction\n"
+
+// applyOutsideTx runs m's statements in turn on conn, then records m.
+func applyOutsideTx(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration) error {
+	fail := func(err error) error {
+		return regcase.Internal(fmt.Errorf("postgres: migration %d_%s: %w", m.Version, m.Name, err))
+	}
+	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+migrationLockTimeout+"'"); err != nil {
+		return fail(err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }()
+	var code strings.Builder
+	for line := range strings.Lines(m.SQL) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			code.WriteString(line)
+		}
+	}
+	for stmt := range strings.SplitSeq(code.String(), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+		return fail(err)
 	}
 	return nil
 }
