@@ -6,21 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/regcase/regcase/internal/config"
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/postgres"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/sqlite"
 )
 
 // migrationState is one migration, whichever engine.
-type migrationState struct {
-	Version   int64
-	Name      string
-	Applied   bool
-	AppliedAt *time.Time
-}
+type migrationState = dbutil.MigrationState
 
 // database is a store plus its engine's migrator.
 type database struct {
@@ -54,26 +49,14 @@ func openDatabaseTraced(ctx context.Context, c *config.Config, tracing bool) (*d
 			return nil, err
 		}
 		return &database{Store: db, engine: "sqlite", latest: sqlite.LatestVersion(), migrate: db.Migrate,
-			status: migrationStatus(db.MigrationStatus)}, nil
+			status: db.MigrationStatus}, nil
 	}
 	db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{MaxConns: int32(c.DBMaxConns), MinConns: int32(c.DBMinConns), Tracing: tracing})
 	if err != nil {
 		return nil, err
 	}
 	return &database{Store: db, engine: "postgres", latest: postgres.LatestVersion(), migrate: db.Migrate, pg: db,
-		status: migrationStatus(db.MigrationStatus)}, nil
-}
-
-// migrationStatus adapts an engine's MigrationStatus to migrationState.
-func migrationStatus[M sqlite.MigrationState | postgres.MigrationState](f func(context.Context) ([]M, error)) func(context.Context) ([]migrationState, error) {
-	return func(ctx context.Context) ([]migrationState, error) {
-		ms, err := f(ctx)
-		out := make([]migrationState, len(ms))
-		for i, m := range ms {
-			out[i] = migrationState(m)
-		}
-		return out, err
-	}
+		status: db.MigrationStatus}, nil
 }
 
 // schemaCheck is the readiness check: the database answers and its schema

@@ -82,13 +82,11 @@ func auditData(b []byte) any {
 // ListAudit returns at most f.Limit records (DefaultLimit when unset,
 // MaxLimit at most), ID ascending, with ID > f.AfterID, of f.Chain when set.
 func (db *DB) ListAudit(ctx context.Context, f regcase.AuditFilter) ([]*regcase.AuditRecord, error) {
-	var w where
-	if f.Chain != "" {
-		w.add("chain = " + w.arg(f.Chain))
-	}
-	w.add("id > " + w.arg(f.AfterID))
-	rows, err := db.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_records`+w.sql()+
-		` ORDER BY id LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
+	w := newWhere()
+	w.Eq("chain", f.Chain)
+	w.Add("id > " + w.Arg(f.AfterID))
+	rows, err := db.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_records`+w.SQL()+
+		` ORDER BY id LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
 		return nil, translate(err, "list audit", "audit record")
 	}

@@ -93,40 +93,32 @@ func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
 // MaxLimit at most), ID descending, with ID < f.Cursor when set. ReportIDs
 // are not filled.
 func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.Case, error) {
-	var w where
-	if f.Status != "" {
-		w.add("c.status = " + w.arg(f.Status))
-	}
-	if f.Priority != "" {
-		w.add("c.priority = " + w.arg(string(f.Priority)))
-	}
-	if f.Assignee != "" {
-		w.add("c.assignee = " + w.arg(f.Assignee))
-	}
-	if f.Category != "" {
-		w.add("c.category = " + w.arg(f.Category))
-	}
+	w := newWhere()
+	w.Eq("c.status", f.Status)
+	w.Eq("c.priority", string(f.Priority))
+	w.Eq("c.assignee", f.Assignee)
+	w.Eq("c.category", f.Category)
 	if f.Subject != "" {
-		w.subjectCond(f.Subject)
+		w.Subject(f.Subject)
 	}
 	if f.OpenedFrom != nil {
-		w.add("c.opened_at >= " + w.arg(*f.OpenedFrom))
+		w.Add("c.opened_at >= " + w.Arg(*f.OpenedFrom))
 	}
 	if f.OpenedTo != nil {
-		w.add("c.opened_at < " + w.arg(*f.OpenedTo))
+		w.Add("c.opened_at < " + w.Arg(*f.OpenedTo))
 	}
 	if f.DueBefore != nil {
-		w.add("c.due_at < " + w.arg(*f.DueBefore))
+		w.Add("c.due_at < " + w.Arg(*f.DueBefore))
 	}
 	if f.Query != "" {
-		w.textCond(f.Query, "c.title", "c.number", "c.subject_name")
+		w.Text(f.Query, "c.title", "c.number", "c.subject_name")
 	}
 	if f.Cursor != "" {
-		w.add("c.id < " + w.arg(f.Cursor))
+		w.Add("c.id < " + w.Arg(f.Cursor))
 	}
-	sql := `SELECT ` + caseColumns + ` FROM cases c` + w.sql() +
-		` ORDER BY c.id DESC LIMIT ` + w.arg(regcase.PageLimit(f.Limit))
-	rows, err := db.pool.Query(ctx, sql, w.args...)
+	sql := `SELECT ` + caseColumns + ` FROM cases c` + w.SQL() +
+		` ORDER BY c.id DESC LIMIT ` + w.Arg(regcase.PageLimit(f.Limit))
+	rows, err := db.pool.Query(ctx, sql, w.Args...)
 	if err != nil {
 		return nil, translate(err, "list cases", "case")
 	}

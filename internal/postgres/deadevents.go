@@ -44,22 +44,10 @@ func (db *DB) GetDeadEvent(ctx context.Context, id int64) (*regcase.DeadEvent, e
 // unset, MaxLimit at most), ID descending, with ID < f.Cursor when it is
 // positive.
 func (db *DB) ListDeadEvents(ctx context.Context, f regcase.DeadEventFilter) ([]*regcase.DeadEvent, error) {
-	var w where
-	if f.Handler != "" {
-		w.add("handler = " + w.arg(f.Handler))
-	}
-	if f.Replayed != nil {
-		if *f.Replayed {
-			w.add("replayed_at IS NOT NULL")
-		} else {
-			w.add("replayed_at IS NULL")
-		}
-	}
-	if f.Cursor > 0 {
-		w.add("id < " + w.arg(f.Cursor))
-	}
-	rows, err := db.pool.Query(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.sql()+
-		` ORDER BY id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
+	w := newWhere()
+	w.DeadEvents(f)
+	rows, err := db.pool.Query(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.SQL()+
+		` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
 		return nil, translate(err, "list dead events", "dead event")
 	}

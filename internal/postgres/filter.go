@@ -1,54 +1,12 @@
 package postgres
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/regcase/regcase/internal/dbutil"
 
-// where accumulates AND-ed conditions and their positional arguments.
-type where struct {
-	conds []string
-	args  []any
+// dialect writes list filters for PostgreSQL: $n placeholders, ILIKE.
+var dialect = dbutil.Dialect{
+	Placeholder: "$",
+	Contains:    func(col, p string) string { return col + " ILIKE " + p + ` ESCAPE '\'` },
 }
 
-// arg adds v as the next positional argument and returns its placeholder.
-func (w *where) arg(v any) string {
-	w.args = append(w.args, v)
-	return "$" + strconv.Itoa(len(w.args))
-}
-
-// add appends a condition built with arg.
-func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
-
-// sql returns " WHERE …" (or "" when there is no condition).
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// contains returns an ILIKE pattern matching s as a literal substring: the
-// wildcards % and _ and the escape character \ in s are escaped. Use it with
-// ESCAPE '\'.
-func contains(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(s) + "%"
-}
-
-// subjectCond matches a subject by case-insensitive substring of its name
-// or by exact registry id.
-func (w *where) subjectCond(s string) {
-	p := w.arg(contains(s))
-	w.add("(subject_name ILIKE " + p + ` ESCAPE '\' OR subject_registry_id = ` + w.arg(s) + ")")
-}
-
-// textCond matches s as a case-insensitive substring of any of cols.
-func (w *where) textCond(s string, cols ...string) {
-	p := w.arg(contains(s))
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = c + " ILIKE " + p + ` ESCAPE '\'`
-	}
-	w.add("(" + strings.Join(parts, " OR ") + ")")
-}
+// newWhere returns an empty list filter.
+func newWhere() *dbutil.Where { return dbutil.NewWhere(dialect) }

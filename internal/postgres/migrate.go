@@ -1,94 +1,30 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"regexp"
-	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded SQL file, migrations/<version>_<name>.sql.
-type migration struct {
-	Version int64
-	Name    string
-	SQL     string
-}
-
 // migrations are the embedded migrations, version ascending. A malformed
 // file name or a duplicate version is a build defect: the package panics at
 // init and every test fails.
-var migrations = mustLoadMigrations(migrationFS)
-
-var migrationFileRE = regexp.MustCompile(`^([0-9]+)_([a-z0-9_]+)\.sql$`)
-
-func mustLoadMigrations(fsys fs.FS) []migration {
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		panic(err)
-	}
-	return ms
-}
-
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationFileRE.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("postgres: migration file %q is not named <version>_<name>.sql", e.Name())
-		}
-		v, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration file %q: bad version", e.Name())
-		}
-		body, err := fs.ReadFile(fsys, "migrations/"+e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read migration %q: %w", e.Name(), err)
-		}
-		ms = append(ms, migration{Version: v, Name: m[2], SQL: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.Version, b.Version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].Version == ms[i-1].Version {
-			return nil, fmt.Errorf("postgres: two migrations have version %d", ms[i].Version)
-		}
-	}
-	return ms, nil
-}
+var migrations = dbutil.MustLoadMigrations(migrationFS, "migrations", "postgres")
 
 // LatestVersion returns the version of the newest embedded migration: the
 // schema version this binary expects.
-func LatestVersion() int64 {
-	if len(migrations) == 0 {
-		return 0
-	}
-	return migrations[len(migrations)-1].Version
-}
-
-// MigrationState is one migration as known to the binary and/or the
-// database.
-type MigrationState struct {
-	Version   int64
-	Name      string
-	Applied   bool
-	AppliedAt *time.Time // nil when not applied
-}
+func LatestVersion() int64 { return dbutil.Latest(migrations) }
 
 // migrateLockKey is the pg_advisory_lock key held while migrating (the
 // bytes "regcase" + "m"). Advisory locks are per database.
@@ -137,10 +73,7 @@ func (db *DB) Migrate(ctx context.Context) (applied []int64, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range migrations {
-		if _, ok := done[m.Version]; ok {
-			continue
-		}
+	for _, m := range dbutil.Pending(migrations, done) {
 		if err := applyMigration(ctx, conn, m); err != nil {
 			return applied, err
 		}
@@ -179,31 +112,34 @@ func unlockMigrations(ctx context.Context, conn *pgxpool.Conn) {
 }
 
 // appliedVersions reads schema_migrations.
-func appliedVersions(ctx context.Context, q querier) (map[int64]MigrationState, error) {
+func appliedVersions(ctx context.Context, q querier) (map[int64]dbutil.MigrationState, error) {
 	rows, err := q.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return nil, translate(err, "read schema_migrations", "schema_migrations")
 	}
-	done := map[int64]MigrationState{}
-	for rows.Next() {
-		var s MigrationState
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (dbutil.MigrationState, error) {
+		s := dbutil.MigrationState{Applied: true}
 		var at time.Time
-		if err := rows.Scan(&s.Version, &s.Name, &at); err != nil {
-			rows.Close()
-			return nil, translate(err, "scan schema_migrations", "schema_migrations")
-		}
+		err := row.Scan(&s.Version, &s.Name, &at)
 		at = at.UTC()
-		s.Applied, s.AppliedAt = true, &at
-		done[s.Version] = s
-	}
-	if err := rows.Err(); err != nil {
+		s.AppliedAt = &at
+		return s, err
+	})
+	if err != nil {
 		return nil, translate(err, "read schema_migrations", "schema_migrations")
+	}
+	done := make(map[int64]dbutil.MigrationState, len(list))
+	for _, s := range list {
+		done[s.Version] = s
 	}
 	return done, nil
 }
 
 // applyMigration runs one migration and records it, in one transaction.
-func applyMigration(ctx context.Context, conn *pgxpool.Conn, m migration) error {
+func applyMigration(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration) error {
+	if strings.HasPrefix(m.SQL, noTransaction) {
+		return applyOutsideTx(ctx, conn, m)
+	}
 	err := pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error {
 		if _, err := t.Exec(ctx, "SET LOCAL lock_timeout = '"+migrationLockTimeout+"'"); err != nil {
 			return err
@@ -220,32 +156,57 @@ func applyMigration(ctx context.Context, conn *pgxpool.Conn, m migration) error 
 	return nil
 }
 
+// noTransaction, as a migration's first line, runs its statements one by
+// one outside a transaction: what CREATE INDEX CONCURRENTLY needs (an index
+// on a large table built without blocking writes, as the expand/contract
+// rules ask). Such a migration must be safe to run again after a failure
+// part-way (DROP INDEX CONCURRENTLY IF EXISTS before each CREATE: a failed
+// concurrent build leaves an INVALID index behind), and its statements must
+// not contain ';' except as terminators.
+const noTransaction = "-- migrate: no transaction\n"
+
+// applyOutsideTx runs m's statements in turn on conn, then records m.
+func applyOutsideTx(ctx context.Context, conn *pgxpool.Conn, m dbutil.Migration) error {
+	fail := func(err error) error {
+		return regcase.Internal(fmt.Errorf("postgres: migration %d_%s: %w", m.Version, m.Name, err))
+	}
+	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+migrationLockTimeout+"'"); err != nil {
+		return fail(err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }()
+	var code strings.Builder
+	for line := range strings.Lines(m.SQL) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			code.WriteString(line)
+		}
+	}
+	for stmt := range strings.SplitSeq(code.String(), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
 // MigrationStatus lists every migration known to the binary or recorded in
 // the database (a newer binary may have applied more), version ascending.
-func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+func (db *DB) MigrationStatus(ctx context.Context) ([]dbutil.MigrationState, error) {
 	var exists bool
 	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
 		return nil, translate(err, "migration status", "schema_migrations")
 	}
-	done := map[int64]MigrationState{}
+	done := map[int64]dbutil.MigrationState{}
 	if exists {
 		var err error
 		if done, err = appliedVersions(ctx, db.pool); err != nil {
 			return nil, err
 		}
 	}
-	var out []MigrationState
-	for _, m := range migrations {
-		s, ok := done[m.Version]
-		if !ok {
-			s = MigrationState{Version: m.Version, Name: m.Name}
-		}
-		delete(done, m.Version)
-		out = append(out, s)
-	}
-	for _, s := range done {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b MigrationState) int { return cmp.Compare(a.Version, b.Version) })
-	return out, nil
+	return dbutil.Status(migrations, done), nil
 }

@@ -5,19 +5,13 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
-func allVersions() []int64 {
-	var vs []int64
-	for _, m := range migrations {
-		vs = append(vs, m.Version)
-	}
-	return vs
-}
+func allVersions() []int64 { return dbutil.Versions(migrations) }
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
@@ -163,28 +157,4 @@ func TestMigrateWaitsForLock(t *testing.T) {
 			t.Errorf("applied = %v, want %v", applied, allVersions())
 		}
 	})
-}
-
-func TestLoadMigrations(t *testing.T) {
-	ok := fstest.MapFS{
-		"migrations/0002_b.sql": {Data: []byte("SELECT 2")},
-		"migrations/0001_a.sql": {Data: []byte("SELECT 1")},
-	}
-	ms, err := loadMigrations(ok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 2 || ms[0].Version != 1 || ms[0].Name != "a" || ms[1].Version != 2 {
-		t.Errorf("loadMigrations = %+v, want 1_a then 2_b", ms)
-	}
-	for name, fsys := range map[string]fstest.MapFS{
-		"BadName":   {"migrations/init.sql": {Data: []byte("x")}},
-		"Duplicate": {"migrations/1_a.sql": {Data: []byte("x")}, "migrations/0001_b.sql": {Data: []byte("y")}},
-	} {
-		t.Run("Err"+name, func(t *testing.T) {
-			if _, err := loadMigrations(fsys); err == nil {
-				t.Error("loadMigrations succeeded")
-			}
-		})
-	}
 }

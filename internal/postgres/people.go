@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -181,21 +182,6 @@ func (db *DB) DueDeadlines(ctx context.Context, now time.Time, warn time.Duratio
 	return ids, nil
 }
 
-// complianceSQL counts one clock's outcomes over every case ($1 = now).
-func complianceSQL(due, met, breached string) string {
-	return strings.NewReplacer("DUE", due, "MET", met, "BR", breached).Replace(`
-		count(*) FILTER (WHERE DUE IS NOT NULL AND MET <= DUE),
-		count(*) FILTER (WHERE DUE IS NOT NULL AND MET > DUE),
-		count(*) FILTER (WHERE DUE IS NOT NULL AND MET IS NULL AND DUE < $1),
-		count(*) FILTER (WHERE DUE IS NOT NULL AND MET IS NULL AND DUE >= $1),
-		count(*) FILTER (WHERE DUE IS NULL),
-		count(*) FILTER (WHERE BR IS NOT NULL)`)
-}
-
-func complianceDest(c *regcase.Compliance) []any {
-	return []any{&c.MetOnTime, &c.MetLate, &c.Overdue, &c.Pending, &c.NotTracked, &c.BreachMarks}
-}
-
 // Dashboard computes the supervisor dashboard in four aggregate queries in
 // one REPEATABLE READ snapshot.
 func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase.Dashboard, error) {
@@ -230,17 +216,13 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 	}
 	out.AddOpen(cells)
 
-	sla := `count(*) FILTER (WHERE closed_at IS NOT NULL AND breached_at IS NULL),
-		count(*) FILTER (WHERE closed_at IS NOT NULL AND breached_at IS NOT NULL),
-		count(*) FILTER (WHERE closed_at IS NULL AND (breached_at IS NOT NULL OR due_at < $1)),
-		count(*) FILTER (WHERE closed_at IS NULL AND breached_at IS NULL AND due_at >= $1),
-		0::bigint,
-		count(*) FILTER (WHERE breached_at IS NOT NULL)`
-	dest := append(append(complianceDest(&out.SLA), complianceDest(&out.Acknowledge)...), complianceDest(&out.Feedback)...)
-	if err := rtx.QueryRow(ctx, `SELECT `+sla+`,`+complianceSQL("ack_due_at", "ack_met_at", "ack_breached_at")+`,`+
-		complianceSQL("feedback_due_at", "feedback_met_at", "feedback_breached_at")+` FROM cases`, q.Now).Scan(dest...); err != nil {
+	// Compliance of the SLA clock and of both statutory deadlines: small
+	// partial-index ranges (see dbutil.ComplianceSQL).
+	var cc dbutil.ComplianceCounts
+	if err := rtx.QueryRow(ctx, dbutil.ComplianceSQL("$1"), q.Now).Scan(cc.Dest()...); err != nil {
 		return nil, translate(err, "dashboard compliance", "case")
 	}
+	cc.Fold(out, out.OpenCases)
 
 	out.WeekStart, out.Intake = q.IntakeWeeks()
 	rows, err = rtx.Query(ctx, `SELECT floor(extract(epoch FROM received_at - $1) / 604800)::bigint AS w, count(*)

@@ -63,37 +63,29 @@ func (db *DB) GetReportByIdempotencyKey(ctx context.Context, key string) (*regca
 // ListReports returns at most f.Limit reports (DefaultLimit when unset,
 // MaxLimit at most), ID descending, with ID < f.Cursor when set.
 func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regcase.Report, error) {
-	var w where
-	if f.Status != "" {
-		w.add("status = " + w.arg(string(f.Status)))
-	}
-	if f.Channel != "" {
-		w.add("channel = " + w.arg(string(f.Channel)))
-	}
-	if f.Category != "" {
-		w.add("category = " + w.arg(f.Category))
-	}
+	w := newWhere()
+	w.Eq("status", string(f.Status))
+	w.Eq("channel", string(f.Channel))
+	w.Eq("category", f.Category)
 	if f.Subject != "" {
-		w.subjectCond(f.Subject)
+		w.Subject(f.Subject)
 	}
-	if f.CaseID != "" {
-		w.add("case_id = " + w.arg(f.CaseID))
-	}
+	w.Eq("case_id", f.CaseID)
 	if f.ReceivedFrom != nil {
-		w.add("received_at >= " + w.arg(*f.ReceivedFrom))
+		w.Add("received_at >= " + w.Arg(*f.ReceivedFrom))
 	}
 	if f.ReceivedTo != nil {
-		w.add("received_at < " + w.arg(*f.ReceivedTo))
+		w.Add("received_at < " + w.Arg(*f.ReceivedTo))
 	}
 	if f.Query != "" {
-		w.textCond(f.Query, "description", "subject_name", "location")
+		w.Text(f.Query, "description", "subject_name", "location")
 	}
 	if f.Cursor != "" {
-		w.add("id < " + w.arg(f.Cursor))
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
-	sql := `SELECT ` + reportColumns + ` FROM reports` + w.sql() +
-		` ORDER BY id DESC LIMIT ` + w.arg(regcase.PageLimit(f.Limit))
-	rows, err := db.pool.Query(ctx, sql, w.args...)
+	sql := `SELECT ` + reportColumns + ` FROM reports` + w.SQL() +
+		` ORDER BY id DESC LIMIT ` + w.Arg(regcase.PageLimit(f.Limit))
+	rows, err := db.pool.Query(ctx, sql, w.Args...)
 	if err != nil {
 		return nil, translate(err, "list reports", "report")
 	}

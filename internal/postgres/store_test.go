@@ -278,19 +278,6 @@ func TestErrors(t *testing.T) {
 	})
 }
 
-func TestContains(t *testing.T) {
-	for in, want := range map[string]string{
-		"abc":    "%abc%",
-		"50%":    `%50\%%`,
-		"a_b":    `%a\_b%`,
-		`back\s`: `%back\\s%`,
-	} {
-		if got := contains(in); got != want {
-			t.Errorf("contains(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestInsertEventKeepsBytes(t *testing.T) {
 	ctx := context.Background()
 	db := newMigratedDB(t)

@@ -142,18 +142,14 @@ func (db *DB) GetDelivery(ctx context.Context, id string) (*regcase.Delivery, er
 // ListDeliveries returns at most f.Limit deliveries (DefaultLimit when
 // unset, MaxLimit at most), ID descending, with ID < f.Cursor when set.
 func (db *DB) ListDeliveries(ctx context.Context, f regcase.DeliveryFilter) ([]*regcase.Delivery, error) {
-	var w where
-	if f.WebhookID != "" {
-		w.add("d.webhook_id = " + w.arg(f.WebhookID))
-	}
-	if f.Status != "" {
-		w.add("d.status = " + w.arg(string(f.Status)))
-	}
+	w := newWhere()
+	w.Eq("d.webhook_id", f.WebhookID)
+	w.Eq("d.status", string(f.Status))
 	if f.Cursor != "" {
-		w.add("d.id < " + w.arg(f.Cursor))
+		w.Add("d.id < " + w.Arg(f.Cursor))
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d`+w.sql()+
-		` ORDER BY d.id DESC LIMIT `+w.arg(regcase.PageLimit(f.Limit)), w.args...)
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d`+w.SQL()+
+		` ORDER BY d.id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
 		return nil, translate(err, "list deliveries", "delivery")
 	}

@@ -75,11 +75,11 @@ func getCase(ctx context.Context, q querier, id string) (*regcase.Case, error) {
 		return nil, regcase.Errorf(regcase.ENotFound, "case %s not found", id)
 	}
 	if err != nil {
-		return nil, translate("get case", err)
+		return nil, translate(err, "get case", "case")
 	}
 	c.ReportIDs = []string{}
 	if err := json.Unmarshal([]byte(ids), &c.ReportIDs); err != nil {
-		return nil, translate("get case reports", err)
+		return nil, translate(err, "get case reports", "report")
 	}
 	return c, nil
 }
@@ -103,47 +103,38 @@ func (db *DB) GetCase(ctx context.Context, id string) (*regcase.Case, error) {
 // matching f, by ID descending, with ID < f.Cursor when set. ReportIDs are
 // not filled.
 func (db *DB) ListCases(ctx context.Context, f regcase.CaseFilter) ([]*regcase.Case, error) {
-	var w where
-	w.eq("status", f.Status)
-	w.eq("priority", string(f.Priority))
-	w.eq("assignee", f.Assignee)
-	w.eq("category", f.Category)
+	w := newWhere()
+	w.Eq("status", f.Status)
+	w.Eq("priority", string(f.Priority))
+	w.Eq("assignee", f.Assignee)
+	w.Eq("category", f.Category)
 	if f.Subject != "" {
-		w.add("("+contains("subject_name")+" OR subject_registry_id = ?)", containsPattern(f.Subject), f.Subject)
+		w.Subject(f.Subject)
 	}
 	if f.OpenedFrom != nil {
-		w.add("opened_at >= ?", fmtTime(*f.OpenedFrom))
+		w.Add("opened_at >= " + w.Arg(fmtTime(*f.OpenedFrom)))
 	}
 	if f.OpenedTo != nil {
-		w.add("opened_at < ?", fmtTime(*f.OpenedTo))
+		w.Add("opened_at < " + w.Arg(fmtTime(*f.OpenedTo)))
 	}
 	if f.DueBefore != nil {
-		w.add("due_at < ?", fmtTime(*f.DueBefore))
+		w.Add("due_at < " + w.Arg(fmtTime(*f.DueBefore)))
 	}
 	if f.Query != "" {
-		p := containsPattern(f.Query)
-		w.add("("+contains("title")+" OR "+contains("number")+" OR "+contains("subject_name")+")", p, p, p)
+		w.Text(f.Query, "title", "number", "subject_name")
 	}
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+caseColumns+` FROM cases`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, regcase.PageLimit(f.Limit))...)
+		`SELECT `+caseColumns+` FROM cases`+w.SQL()+` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)),
+		w.Args...)
 	if err != nil {
-		return nil, translate("list cases", err)
+		return nil, translate(err, "list cases", "case")
 	}
-	defer rows.Close()
-	cases := []*regcase.Case{}
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, translate("list cases", err)
-		}
-		cases = append(cases, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate("list cases", err)
+	cases, err := collect(rows, scanCase)
+	if err != nil {
+		return nil, translate(err, "list cases", "case")
 	}
 	return cases, nil
 }
@@ -158,7 +149,7 @@ func (t *tx) NextCaseNumber(ctx context.Context) (int64, error) {
 		ON CONFLICT (name) DO UPDATE SET value = value + 1
 		RETURNING value`).Scan(&n)
 	if err != nil {
-		return 0, translate("next case number", err)
+		return 0, translate(err, "next case number", "case")
 	}
 	return n, nil
 }
@@ -177,7 +168,7 @@ func (t *tx) InsertCase(ctx context.Context, c *regcase.Case) error {
 			string(c.Priority), c.Status, c.Assignee, fmtTime(c.OpenedAt), fmtTime(c.UpdatedAt), fmtTimePtr(c.ClosedAt), c.Resolution,
 			details, fmtTime(c.SLA.DueAt), fmtTimePtr(c.SLA.PausedAt), c.SLA.PauseReason, c.SLA.PausedTotal.Microseconds(), fmtTimePtr(c.SLA.BreachedAt), c.Version},
 			deadlineArgs(&c.Deadlines)...)...)
-	return translate("insert case", err)
+	return translate(err, "insert case", "case")
 }
 
 // LockCase reads a case (ReportIDs filled) inside the transaction
@@ -213,7 +204,7 @@ func (t *tx) UpdateCase(ctx context.Context, c *regcase.Case, prevVersion int64)
 	if errors.Is(err, errStaleCase) {
 		var exists bool
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`, c.ID).Scan(&exists); err != nil {
-			return translate("update case", err)
+			return translate(err, "update case", "case")
 		}
 		if !exists {
 			return regcase.Errorf(regcase.ENotFound, "case %s not found", c.ID)
@@ -246,7 +237,7 @@ func (t *tx) LinkReport(ctx context.Context, caseID, reportID string, at time.Ti
 		INSERT INTO case_reports (case_id, report_id, linked_at) VALUES (?, ?, ?)
 		ON CONFLICT (case_id, report_id) DO NOTHING`,
 		caseID, reportID, fmtTime(at))
-	return translate("link report", err)
+	return translate(err, "link report", "report")
 }
 
 // InsertNote stores a note (ENotFound if its case does not exist, EConflict
@@ -255,7 +246,7 @@ func (t *tx) InsertNote(ctx context.Context, n *regcase.Note) error {
 	_, err := t.tx.ExecContext(ctx, `
 		INSERT INTO notes (id, case_id, author, body, created_at) VALUES (?, ?, ?, ?, ?)`,
 		n.ID, n.CaseID, n.Author, n.Body, fmtTime(n.CreatedAt))
-	return translate("insert note", err)
+	return translate(err, "insert note", "note")
 }
 
 // ListNotes returns at most limit (bounded by regcase.MaxLimit) notes of the
@@ -268,27 +259,22 @@ func (db *DB) ListNotes(ctx context.Context, caseID, cursor string, limit int) (
 		ORDER BY id
 		LIMIT ?`, caseID, cursor, regcase.PageLimit(limit))
 	if err != nil {
-		return nil, translate("list notes", err)
+		return nil, translate(err, "list notes", "note")
 	}
-	defer rows.Close()
-	notes := []*regcase.Note{}
-	for rows.Next() {
+	notes, err := collect(rows, func(s scanner) (*regcase.Note, error) {
 		var (
 			n       regcase.Note
 			created string
 			d       decoder
 		)
-		if err := rows.Scan(&n.ID, &n.CaseID, &n.Author, &n.Body, &created); err != nil {
-			return nil, translate("list notes", err)
+		if err := s.Scan(&n.ID, &n.CaseID, &n.Author, &n.Body, &created); err != nil {
+			return nil, err
 		}
 		n.CreatedAt = d.time(created)
-		if d.err != nil {
-			return nil, translate("list notes", d.err)
-		}
-		notes = append(notes, &n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate("list notes", err)
+		return &n, d.err
+	})
+	if err != nil {
+		return nil, translate(err, "list notes", "note")
 	}
 	return notes, nil
 }

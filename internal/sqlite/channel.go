@@ -30,7 +30,7 @@ func (t *tx) InsertMessage(ctx context.Context, m *regcase.Message) error {
 		INSERT INTO report_messages (id, report_id, from_reporter, author, body_cipher, wrapped_key, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.ReportID, m.FromReporter, m.Author, m.BodyCipher, m.WrappedKey, fmtTime(m.CreatedAt))
-	return translate("insert message", err)
+	return translate(err, "insert message", "message")
 }
 
 // ListMessages returns the messages of the reports, ID ascending, at most
@@ -45,24 +45,24 @@ func (db *DB) ListMessages(ctx context.Context, reportIDs []string) ([]*regcase.
 		WHERE report_id IN (`+placeholders(len(reportIDs))+`)
 		ORDER BY id LIMIT `+strconv.Itoa(regcase.MaxThread), anySlice(reportIDs)...)
 	if err != nil {
-		return nil, translate("list messages", err)
+		return nil, translate(err, "list messages", "message")
 	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err = collect(rows, func(s scanner) (*regcase.Message, error) {
 		var (
 			m       regcase.Message
 			created string
 			d       decoder
 		)
-		if err := rows.Scan(&m.ID, &m.ReportID, &m.FromReporter, &m.Author, &m.BodyCipher, &m.WrappedKey, &created); err != nil {
-			return nil, translate("list messages", err)
+		if err := s.Scan(&m.ID, &m.ReportID, &m.FromReporter, &m.Author, &m.BodyCipher, &m.WrappedKey, &created); err != nil {
+			return nil, err
 		}
-		if m.CreatedAt = d.time(created); d.err != nil {
-			return nil, translate("list messages", d.err)
-		}
-		out = append(out, &m)
+		m.CreatedAt = d.time(created)
+		return &m, d.err
+	})
+	if err != nil {
+		return nil, translate(err, "list messages", "message")
 	}
-	return out, translate("list messages", rows.Err())
+	return out, nil
 }
 
 // ReadMarker returns reader's marker on the case ("" when none).
@@ -72,7 +72,7 @@ func (db *DB) ReadMarker(ctx context.Context, reader, caseID string) (string, er
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return id, translate("read marker", err)
+	return id, translate(err, "read marker", "case")
 }
 
 // MarkRead moves the marker forward (never back).
@@ -82,7 +82,7 @@ func (t *tx) MarkRead(ctx context.Context, reader, caseID, messageID string, at 
 		ON CONFLICT (reader, case_id) DO UPDATE SET last_read_id = excluded.last_read_id, read_at = excluded.read_at
 		WHERE excluded.last_read_id > message_reads.last_read_id`,
 		reader, caseID, messageID, fmtTime(at))
-	return translate("mark read", err)
+	return translate(err, "mark read", "case")
 }
 
 // InsertAttachment stores an attachment's metadata.
@@ -92,13 +92,13 @@ func (t *tx) InsertAttachment(ctx context.Context, a *regcase.Attachment) error 
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, nullString(a.ReportID), nullString(a.CaseID), a.FilenameCipher, a.ContentType, a.Size, a.SHA256, a.Chunks,
 		a.WrappedKey, a.UploadedBy, fmtTime(a.CreatedAt))
-	return translate("insert attachment", err)
+	return translate(err, "insert attachment", "attachment")
 }
 
 // InsertAttachmentChunk stores one sealed chunk.
 func (t *tx) InsertAttachmentChunk(ctx context.Context, id string, seq int, data []byte) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_chunks (attachment_id, seq, data) VALUES (?, ?, ?)`, id, seq, data)
-	return translate("insert attachment chunk", err)
+	return translate(err, "insert attachment chunk", "attachment")
 }
 
 const attachmentCols = `id, coalesce(report_id, ''), coalesce(case_id, ''), filename, content_type, size, sha256, chunks, wrapped_key, uploaded_by, created_at`
@@ -120,18 +120,13 @@ func scanAttachment(s scanner) (*regcase.Attachment, error) {
 func queryAttachments(ctx context.Context, q querier, where string, args ...any) ([]*regcase.Attachment, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
-		return nil, translate("list attachments", err)
+		return nil, translate(err, "list attachments", "attachment")
 	}
-	defer rows.Close()
-	out := []*regcase.Attachment{}
-	for rows.Next() {
-		a, err := scanAttachment(rows)
-		if err != nil {
-			return nil, translate("list attachments", err)
-		}
-		out = append(out, a)
+	out, err := collect(rows, scanAttachment)
+	if err != nil {
+		return nil, translate(err, "list attachments", "attachment")
 	}
-	return out, translate("list attachments", rows.Err())
+	return out, nil
 }
 
 // ListAttachments returns the attachments of the reports and of the case.
@@ -150,7 +145,7 @@ func (db *DB) GetAttachment(ctx context.Context, id string) (*regcase.Attachment
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, regcase.Errorf(regcase.ENotFound, "no attachment %s", id)
 	}
-	return a, translate("get attachment", err)
+	return a, translate(err, "get attachment", "attachment")
 }
 
 // AttachmentChunk returns one sealed chunk (ENotFound).
@@ -160,7 +155,7 @@ func (db *DB) AttachmentChunk(ctx context.Context, id string, seq int) ([]byte, 
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, regcase.Errorf(regcase.ENotFound, "attachment %s has no chunk %d", id, seq)
 	}
-	return data, translate("get attachment chunk", err)
+	return data, translate(err, "get attachment chunk", "attachment")
 }
 
 // EraseReporterContent deletes the report's messages, attachments and
@@ -168,11 +163,11 @@ func (db *DB) AttachmentChunk(ctx context.Context, id string, seq int) ([]byte, 
 func (t *tx) EraseReporterContent(ctx context.Context, reportID string) (int64, []*regcase.Attachment, error) {
 	res, err := t.tx.ExecContext(ctx, `DELETE FROM report_messages WHERE report_id = ?`, reportID)
 	if err != nil {
-		return 0, nil, translate("erase messages", err)
+		return 0, nil, translate(err, "erase messages", "message")
 	}
 	msgs, err := res.RowsAffected()
 	if err != nil {
-		return 0, nil, translate("erase messages", err)
+		return 0, nil, translate(err, "erase messages", "message")
 	}
 	atts, err := queryAttachments(ctx, t.tx, "report_id = ?", reportID)
 	if err != nil {
@@ -180,10 +175,10 @@ func (t *tx) EraseReporterContent(ctx context.Context, reportID string) (int64, 
 	}
 	if _, err := t.tx.ExecContext(ctx, `
 		DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments WHERE report_id = ?)`, reportID); err != nil {
-		return 0, nil, translate("erase attachment chunks", err)
+		return 0, nil, translate(err, "erase attachment chunks", "attachment")
 	}
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachments WHERE report_id = ?`, reportID); err != nil {
-		return 0, nil, translate("erase attachments", err)
+		return 0, nil, translate(err, "erase attachments", "attachment")
 	}
 	return msgs, atts, nil
 }

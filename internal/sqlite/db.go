@@ -101,7 +101,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 
 	w, err := sql.Open("sqlite", dsn(path, false, o.Synchronous))
 	if err != nil {
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -110,20 +110,20 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	// The first connection switches the file to WAL before any reader opens.
 	if err := w.PingContext(ctx); err != nil {
 		_ = w.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 
 	r, err := sql.Open("sqlite", dsn(path, true, ""))
 	if err != nil {
 		_ = w.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns)
 	if err := r.PingContext(ctx); err != nil {
 		_ = w.Close()
 		_ = r.Close()
-		return nil, translate("open", err)
+		return nil, translate(err, "open", "database")
 	}
 	if err := ownerOnly(path); err != nil { // the WAL and SHM files now exist
 		_ = w.Close()
@@ -199,10 +199,10 @@ func (db *DB) GroupStats() GroupStats { return db.writer.stats() }
 // Ping checks that both pools reach the file (EUnavailable otherwise).
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.w.PingContext(ctx); err != nil {
-		return translate("ping", err)
+		return translate(err, "ping", "database")
 	}
 	if err := db.r.PingContext(ctx); err != nil {
-		return translate("ping", err)
+		return translate(err, "ping", "database")
 	}
 	return nil
 }
@@ -245,6 +245,34 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// collect scans every row with scan and closes rows (database/sql's
+// pgx.CollectRows); the list is empty, not nil, when
+// there is none.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	list := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	return list, rows.Err()
+}
+
+// each calls fn for every row and closes rows; an error from fn stops it
+// and is returned unchanged.
+func each(rows *sql.Rows, fn func(scanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // foldFunc is the SQL function that lower-cases text with Unicode rules
 // (SQLite's own lower() and LIKE fold ASCII only), for case-insensitive
 // search on names like "Müller".
@@ -265,41 +293,4 @@ func registerFunctions() {
 			}
 		})
 	})
-}
-
-// where accumulates the conditions of a list query.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-// eq adds "col = v" unless v is empty.
-func (w *where) eq(col, v string) {
-	if v != "" {
-		w.add(col+" = ?", v)
-	}
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// containsPattern returns the LIKE pattern (with ESCAPE '\') matching s,
-// folded, anywhere in a folded column.
-func containsPattern(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(strings.ToLower(s)) + "%"
-}
-
-// contains returns the condition "col contains the pattern", case-insensitive.
-func contains(col string) string {
-	return foldFunc + "(" + col + `) LIKE ? ESCAPE '\'`
 }

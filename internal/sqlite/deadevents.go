@@ -42,7 +42,7 @@ func (db *DB) GetDeadEvent(ctx context.Context, id int64) (*regcase.DeadEvent, e
 		return nil, regcase.Errorf(regcase.ENotFound, "dead event %d not found", id)
 	}
 	if err != nil {
-		return nil, translate("get dead event", err)
+		return nil, translate(err, "get dead event", "dead letter")
 	}
 	return d, nil
 }
@@ -51,26 +51,16 @@ func (db *DB) GetDeadEvent(ctx context.Context, id int64) (*regcase.DeadEvent, e
 // letters matching f, ID descending, with ID < f.Cursor when it is
 // positive.
 func (db *DB) ListDeadEvents(ctx context.Context, f regcase.DeadEventFilter) ([]*regcase.DeadEvent, error) {
-	var w where
-	w.eq("handler", f.Handler)
-	if f.Replayed != nil {
-		if *f.Replayed {
-			w.add("replayed_at IS NOT NULL")
-		} else {
-			w.add("replayed_at IS NULL")
-		}
-	}
-	if f.Cursor > 0 {
-		w.add("id < ?", f.Cursor)
-	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.String()+
-		` ORDER BY id DESC LIMIT ?`, append(w.args, regcase.PageLimit(f.Limit))...)
+	w := newWhere()
+	w.DeadEvents(f)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deadEventColumns+` FROM dead_events`+w.SQL()+
+		` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
-		return nil, translate("list dead events", err)
+		return nil, translate(err, "list dead events", "dead letter")
 	}
 	list, err := collect(rows, scanDeadEvent)
 	if err != nil {
-		return nil, translate("list dead events", err)
+		return nil, translate(err, "list dead events", "dead letter")
 	}
 	return list, nil
 }
@@ -91,7 +81,7 @@ func (t *tx) InsertDeadEvent(ctx context.Context, d *regcase.DeadEvent) error {
 		RETURNING id`,
 		d.Handler, e.ID, e.Type, e.Source, e.Subject, fmtTime(e.Time), data, e.RequestID,
 		e.PartitionKey, d.Reason, d.Deliveries, fmtTime(d.DeadAt), fmtTimePtr(d.ReplayedAt)).Scan(&d.ID)
-	return translate("insert dead event", err)
+	return translate(err, "insert dead event", "dead letter")
 }
 
 // ReplayDeadEvent stamps ReplayedAt on the dead letter (ENotFound if
@@ -107,7 +97,7 @@ func (t *tx) ReplayDeadEvent(ctx context.Context, id int64, at time.Time) (*regc
 	if errors.Is(err, sql.ErrNoRows) {
 		var exists bool
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM dead_events WHERE id = ?)`, id).Scan(&exists); err != nil {
-			return nil, translate("replay dead event", err)
+			return nil, translate(err, "replay dead event", "dead letter")
 		}
 		if !exists {
 			return nil, regcase.Errorf(regcase.ENotFound, "dead event %d not found", id)
@@ -115,7 +105,7 @@ func (t *tx) ReplayDeadEvent(ctx context.Context, id int64, at time.Time) (*regc
 		return nil, regcase.Errorf(regcase.EConflict, "dead event %d is already replayed", id)
 	}
 	if err != nil {
-		return nil, translate("replay dead event", err)
+		return nil, translate(err, "replay dead event", "dead letter")
 	}
 	e := &d.Event
 	data := string(e.Data)
@@ -130,7 +120,7 @@ func (t *tx) ReplayDeadEvent(ctx context.Context, id int64, at time.Time) (*regc
 		e.ID, e.Type, e.Source, e.Subject, fmtTime(e.Time), data, e.RequestID, e.PartitionKey,
 		fmtTime(time.Now()))
 	if err != nil {
-		return nil, translate("replay dead event", err)
+		return nil, translate(err, "replay dead event", "dead letter")
 	}
 	return d, nil
 }

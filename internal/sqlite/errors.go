@@ -30,11 +30,14 @@ var uniqueMessages = map[string]string{
 	"dead_events.handler, dead_events.event_id":                  "this handler already has an unreplayed dead letter for this event",
 }
 
-// translate turns a driver error into a domain error: unique violations are
-// EConflict (ErrIdempotencyKeyTaken for reports.idempotency_key), foreign
-// key violations ENotFound, a busy or unreachable database EUnavailable,
-// anything else EInternal wrapping the cause. Domain errors pass unchanged.
-func translate(op string, err error) error {
+// translate turns a driver error into a domain error. op names the
+// operation for logs ("insert report"); what names the entity for the
+// client-safe messages ("report") where the constraint does not say more.
+// Unique violations are EConflict (ErrIdempotencyKeyTaken for
+// reports.idempotency_key), foreign key violations ENotFound, a busy or
+// unreachable database EUnavailable, anything else EInternal wrapping
+// "sqlite: <op>: <cause>". Domain errors pass unchanged; nil stays nil.
+func translate(err error, op, what string) error {
 	if err == nil {
 		return nil
 	}
@@ -55,7 +58,7 @@ func translate(op string, err error) error {
 		if strings.Contains(se.Error(), "reports.idempotency_key") {
 			return regcase.ErrIdempotencyKeyTaken
 		}
-		msg := "the record already exists"
+		msg := "the " + what + " already exists"
 		for constraint, m := range uniqueMessages {
 			if strings.Contains(se.Error(), "failed: "+constraint+" ") || strings.HasSuffix(se.Error(), "failed: "+constraint) {
 				msg = m
@@ -64,7 +67,7 @@ func translate(op string, err error) error {
 		}
 		return &regcase.Error{Code: regcase.EConflict, Message: msg, Err: cause}
 	case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-		return &regcase.Error{Code: regcase.ENotFound, Message: "a referenced record does not exist", Err: cause}
+		return &regcase.Error{Code: regcase.ENotFound, Message: what + " refers to a record that does not exist", Err: cause}
 	case code&0xff == sqlite3.SQLITE_BUSY || code&0xff == sqlite3.SQLITE_LOCKED:
 		return &regcase.Error{Code: regcase.EUnavailable, Message: "the database is busy; try again", Err: cause}
 	case code&0xff == sqlite3.SQLITE_CANTOPEN:

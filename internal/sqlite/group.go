@@ -87,7 +87,7 @@ func newWriter(conn *sql.DB, stmts *stmtCache) *writer {
 // submit queues fn and waits for its answer.
 func (w *writer) submit(ctx context.Context, fn func(regcase.Tx) error) error {
 	if err := ctx.Err(); err != nil {
-		return translate("begin", err)
+		return translate(err, "begin", "database")
 	}
 	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
 	w.mu.RLock()
@@ -99,7 +99,7 @@ func (w *writer) submit(ctx context.Context, fn func(regcase.Tx) error) error {
 	case w.jobs <- j:
 	case <-ctx.Done(): // not queued: nothing of fn ran
 		w.mu.RUnlock()
-		return translate("begin", ctx.Err())
+		return translate(ctx.Err(), "begin", "database")
 	}
 	w.mu.RUnlock()
 	<-j.done
@@ -195,7 +195,7 @@ func (w *writer) runGroup(group []*job, alone bool) {
 	}
 	for i, j := range group {
 		if err := j.ctx.Err(); err != nil {
-			j.err = translate("begin", err)
+			j.err = translate(err, "begin", "database")
 			answered = append(answered, j)
 			continue
 		}
@@ -212,13 +212,13 @@ func (w *writer) runGroup(group []*job, alone bool) {
 			} else {
 				ok = append(ok, j)
 			}
-			w.retryAlone(append(ok, group[i+1:]...), alone, &answered, translate("transaction", errBrokenTx))
+			w.retryAlone(append(ok, group[i+1:]...), alone, &answered, translate(errBrokenTx, "transaction", "record"))
 			finish()
 			return
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		w.retryAlone(ok, alone, &answered, translate("commit", err))
+		w.retryAlone(ok, alone, &answered, translate(err, "commit", "database"))
 		finish()
 		return
 	}
@@ -257,7 +257,7 @@ func (w *writer) begin() (*sql.Tx, error) {
 			return sqlTx, nil
 		}
 		if !isBusy(err) || attempt == txAttempts {
-			return nil, translate("begin", err)
+			return nil, translate(err, "begin", "database")
 		}
 		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 	}
@@ -277,7 +277,7 @@ func (w *writer) apply(sqlTx *sql.Tx, t *tx, j *job) outcome {
 		return applied
 	}
 	if isBusy(j.err) && regcase.ErrorCodeOf(j.err) != regcase.EUnavailable {
-		j.err = translate("transaction", j.err)
+		j.err = translate(j.err, "transaction", "record")
 	}
 	if _, err := sqlTx.ExecContext(bg, "ROLLBACK TO "+savepoint); err != nil {
 		return broken

@@ -18,7 +18,7 @@ import (
 func (db *DB) ExecAsOwner(ctx context.Context, stmt string) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return translate("exec as owner", err)
+		return translate(err, "exec as owner", "database")
 	}
 	defer func() { _ = tx.Rollback() }()
 
@@ -29,35 +29,29 @@ func (db *DB) ExecAsOwner(ctx context.Context, stmt string) error {
 		       OR tbl_name IN ('audit_leaves', 'audit_tree_hashes', 'audit_tree_checkpoints'))
 		ORDER BY name`)
 	if err != nil {
-		return translate("exec as owner", err)
+		return translate(err, "exec as owner", "database")
 	}
 	type trigger struct{ name, sql string }
-	var triggers []trigger
-	for rows.Next() {
+	triggers, err := collect(rows, func(s scanner) (trigger, error) {
 		var t trigger
-		if err := rows.Scan(&t.name, &t.sql); err != nil {
-			rows.Close()
-			return translate("exec as owner", err)
-		}
-		triggers = append(triggers, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return translate("exec as owner", err)
+		return t, s.Scan(&t.name, &t.sql)
+	})
+	if err != nil {
+		return translate(err, "exec as owner", "database")
 	}
 
 	for _, t := range triggers {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DROP TRIGGER "%s"`, t.name)); err != nil {
-			return translate("exec as owner", err)
+			return translate(err, "exec as owner", "database")
 		}
 	}
 	if _, err := tx.ExecContext(ctx, stmt); err != nil {
-		return translate("exec as owner", err)
+		return translate(err, "exec as owner", "database")
 	}
 	for _, t := range triggers {
 		if _, err := tx.ExecContext(ctx, t.sql); err != nil {
-			return translate("exec as owner", err)
+			return translate(err, "exec as owner", "database")
 		}
 	}
-	return translate("exec as owner", tx.Commit())
+	return translate(tx.Commit(), "exec as owner", "database")
 }

@@ -28,20 +28,19 @@ func readTreeHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Has
 	rows, err := q.QueryContext(ctx, `SELECT idx, hash FROM audit_tree_hashes WHERE idx IN (?`+
 		strings.Repeat(",?", len(indexes)-1)+`)`, args...)
 	if err != nil {
-		return nil, translate("read tree hashes", err)
+		return nil, translate(err, "read tree hashes", "audit tree")
 	}
-	defer rows.Close()
 	m := make(map[int64]tlog.Hash, len(indexes))
-	for rows.Next() {
+	if err := each(rows, func(s scanner) error {
 		var i int64
 		var b []byte
-		if err := rows.Scan(&i, &b); err != nil {
-			return nil, translate("read tree hashes", err)
+		if err := s.Scan(&i, &b); err != nil {
+			return err
 		}
 		m[i] = tlog.Hash(b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate("read tree hashes", err)
+		return nil
+	}); err != nil {
+		return nil, translate(err, "read tree hashes", "audit tree")
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for k, i := range indexes {
@@ -86,7 +85,7 @@ func (db *DB) LeafOf(ctx context.Context, recordID int64) (*regcase.Leaf, error)
 		return nil, regcase.Errorf(regcase.ENotFound, "audit record %d is not a leaf", recordID)
 	}
 	if err != nil {
-		return nil, translate("leaf of record", err)
+		return nil, translate(err, "leaf of record", "audit tree")
 	}
 	return l, nil
 }
@@ -95,41 +94,45 @@ func (db *DB) LeafOf(ctx context.Context, recordID int64) (*regcase.Leaf, error)
 func (db *DB) ScanLeaves(ctx context.Context, fn func(*regcase.Leaf) error) error {
 	rows, err := db.r.QueryContext(ctx, leafSelect+` ORDER BY l.idx`)
 	if err != nil {
-		return translate("scan leaves", err)
+		return translate(err, "scan leaves", "audit tree")
 	}
-	defer rows.Close()
-	for rows.Next() {
-		l, err := scanLeaf(rows)
+	var fnErr error // returned unchanged
+	err = each(rows, func(s scanner) error {
+		l, err := scanLeaf(s)
 		if err != nil {
-			return translate("scan leaves", err)
-		}
-		if err := fn(l); err != nil {
 			return err
 		}
+		fnErr = fn(l)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return translate("scan leaves", rows.Err())
+	return translate(err, "scan leaves", "audit tree")
 }
 
 // ScanTreeHashes streams every stored tree hash, index ascending.
 func (db *DB) ScanTreeHashes(ctx context.Context, fn func(int64, tlog.Hash) error) error {
 	rows, err := db.r.QueryContext(ctx, `SELECT idx, hash FROM audit_tree_hashes ORDER BY idx`)
 	if err != nil {
-		return translate("scan tree hashes", err)
+		return translate(err, "scan tree hashes", "audit tree")
 	}
-	defer rows.Close()
-	for rows.Next() {
+	var fnErr error // returned unchanged
+	err = each(rows, func(s scanner) error {
 		var i int64
 		var b []byte
-		if err := rows.Scan(&i, &b); err != nil {
-			return translate("scan tree hashes", err)
+		if err := s.Scan(&i, &b); err != nil {
+			return err
 		}
 		var h tlog.Hash
 		copy(h[:], b)
-		if err := fn(i, h); err != nil {
-			return err
-		}
+		fnErr = fn(i, h)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return translate("scan tree hashes", rows.Err())
+	return translate(err, "scan tree hashes", "audit tree")
 }
 
 func scanTreeCheckpoint(s scanner) (*regcase.TreeCheckpoint, error) {
@@ -154,18 +157,13 @@ const treeCheckpointColumns = `tree_size, root, note, at`
 func (db *DB) ListTreeCheckpoints(ctx context.Context) ([]*regcase.TreeCheckpoint, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+treeCheckpointColumns+` FROM audit_tree_checkpoints ORDER BY tree_size`)
 	if err != nil {
-		return nil, translate("list tree checkpoints", err)
+		return nil, translate(err, "list tree checkpoints", "checkpoint")
 	}
-	defer rows.Close()
-	out := []*regcase.TreeCheckpoint{}
-	for rows.Next() {
-		c, err := scanTreeCheckpoint(rows)
-		if err != nil {
-			return nil, translate("list tree checkpoints", err)
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanTreeCheckpoint)
+	if err != nil {
+		return nil, translate(err, "list tree checkpoints", "checkpoint")
 	}
-	return out, translate("list tree checkpoints", rows.Err())
+	return out, nil
 }
 
 func getTreeCheckpoint(ctx context.Context, q querier, size int64) (*regcase.TreeCheckpoint, error) {
@@ -179,7 +177,7 @@ func getTreeCheckpoint(ctx context.Context, q querier, size int64) (*regcase.Tre
 		return nil, regcase.Errorf(regcase.ENotFound, "no tree checkpoint of size %d", size)
 	}
 	if err != nil {
-		return nil, translate("get tree checkpoint", err)
+		return nil, translate(err, "get tree checkpoint", "checkpoint")
 	}
 	return c, nil
 }
@@ -198,7 +196,7 @@ func (t *tx) LastTreeCheckpoint(ctx context.Context) (*regcase.TreeCheckpoint, e
 func (t *tx) LockTree(ctx context.Context) (int64, error) {
 	var n int64
 	err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves`).Scan(&n)
-	return n, translate("lock tree", err)
+	return n, translate(err, "lock tree", "audit tree")
 }
 
 // Unsequenced returns at most limit records after the newest leaf's
@@ -207,18 +205,16 @@ func (t *tx) Unsequenced(ctx context.Context, _ int64, limit int) ([]regcase.Lea
 	rows, err := t.tx.QueryContext(ctx, `SELECT id, hash FROM audit_records
 		WHERE id > (SELECT coalesce(max(record_id), 0) FROM audit_leaves) ORDER BY id LIMIT ?`, limit)
 	if err != nil {
-		return nil, translate("unsequenced records", err)
+		return nil, translate(err, "unsequenced records", "audit record")
 	}
-	defer rows.Close()
-	out := []regcase.LeafRecord{}
-	for rows.Next() {
+	out, err := collect(rows, func(s scanner) (regcase.LeafRecord, error) {
 		var r regcase.LeafRecord
-		if err := rows.Scan(&r.ID, &r.Hash); err != nil {
-			return nil, translate("unsequenced records", err)
-		}
-		out = append(out, r)
+		return r, s.Scan(&r.ID, &r.Hash)
+	})
+	if err != nil {
+		return nil, translate(err, "unsequenced records", "audit record")
 	}
-	return out, translate("unsequenced records", rows.Err())
+	return out, nil
 }
 
 // AppendLeaves stores the leaves and the new stored hashes. The two
@@ -227,13 +223,13 @@ func (t *tx) Unsequenced(ctx context.Context, _ int64, limit int) ([]regcase.Lea
 func (t *tx) AppendLeaves(ctx context.Context, first int64, leaves []regcase.Leaf, hashes []tlog.Hash) error {
 	for _, l := range leaves {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO audit_leaves (idx, record_id, hash) VALUES (?, ?, ?)`, l.Index, l.RecordID, l.Hash[:]); err != nil {
-			return translate("append leaves", err)
+			return translate(err, "append leaves", "audit tree")
 		}
 	}
 	base := tlog.StoredHashCount(first)
 	for i, h := range hashes {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO audit_tree_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return translate("append tree hashes", err)
+			return translate(err, "append tree hashes", "audit tree")
 		}
 	}
 	return nil
@@ -244,5 +240,5 @@ func (t *tx) AppendLeaves(ctx context.Context, first int64, leaves []regcase.Lea
 func (t *tx) InsertTreeCheckpoint(ctx context.Context, c *regcase.TreeCheckpoint) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO audit_tree_checkpoints (tree_size, root, note, at) VALUES (?, ?, ?, ?)`,
 		c.Size, c.Root[:], string(c.Note), fmtTime(c.Time))
-	return translate("insert tree checkpoint", err)
+	return translate(err, "insert tree checkpoint", "checkpoint")
 }

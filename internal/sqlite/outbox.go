@@ -20,5 +20,5 @@ func (t *tx) InsertEvent(ctx context.Context, e *regcase.Event) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Type, e.Source, e.Subject, fmtTime(e.Time), data, e.RequestID, e.PartitionKey,
 		fmtTime(time.Now()), nullString(e.TraceParent), nullString(e.TraceState))
-	return translate("insert event", err)
+	return translate(err, "insert event", "event")
 }

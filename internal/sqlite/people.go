@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 )
 
@@ -22,7 +23,7 @@ func (db *DB) GetContact(ctx context.Context, actorID string) (*regcase.OfficerC
 		return nil, regcase.Errorf(regcase.ENotFound, "no contact for %s", actorID)
 	}
 	if err != nil {
-		return nil, translate("get contact", err)
+		return nil, translate(err, "get contact", "contact")
 	}
 	return c, nil
 }
@@ -50,11 +51,11 @@ func (db *DB) NotifiableContacts(ctx context.Context, role regcase.Role) ([]*reg
 		                  WHERE c.actor_id = 'token:' || t.id AND t.revoked_at IS NOT NULL)
 		ORDER BY c.actor_id`, string(role))
 	if err != nil {
-		return nil, translate("notifiable contacts", err)
+		return nil, translate(err, "notifiable contacts", "contact")
 	}
 	list, err := collect(rows, scanContact)
 	if err != nil {
-		return nil, translate("notifiable contacts", err)
+		return nil, translate(err, "notifiable contacts", "contact")
 	}
 	return list, nil
 }
@@ -66,7 +67,7 @@ func (t *tx) PutContact(ctx context.Context, c *regcase.OfficerContact) error {
 		ON CONFLICT (actor_id) DO UPDATE SET role = excluded.role, email = excluded.email,
 			notify = excluded.notify, updated_at = excluded.updated_at`,
 		c.ActorID, string(c.Role), c.Email, c.Notify, fmtTime(c.UpdatedAt))
-	return translate("put contact", err)
+	return translate(err, "put contact", "contact")
 }
 
 const notificationColumns = `id, event_id, recipient, kind, data, status, attempts, next_attempt_at,
@@ -100,7 +101,7 @@ func (t *tx) InsertNotification(ctx context.Context, n *regcase.Notification) er
 		n.ID, n.EventID, n.Recipient, n.Kind, data, string(n.Status), n.Attempts, fmtTime(n.NextAttemptAt),
 		n.LastError, fmtTimePtr(n.SentAt), fmtTime(n.CreatedAt))
 	if err != nil {
-		return translate("insert notification", err)
+		return translate(err, "insert notification", "notification")
 	}
 	if k, _ := res.RowsAffected(); k == 0 {
 		return regcase.Errorf(regcase.EConflict, "the event already has a notification to %s", n.Recipient)
@@ -122,11 +123,11 @@ func (db *DB) ClaimNotifications(ctx context.Context, now time.Time, lease time.
 			ORDER BY next_attempt_at LIMIT ?)
 		RETURNING `+notificationColumns, fmtTime(now.Add(lease)), fmtTime(now), limit)
 	if err != nil {
-		return nil, translate("claim notifications", err)
+		return nil, translate(err, "claim notifications", "notification")
 	}
 	list, err := collect(rows, scanNotification)
 	if err != nil {
-		return nil, translate("claim notifications", err)
+		return nil, translate(err, "claim notifications", "notification")
 	}
 	return list, nil
 }
@@ -138,12 +139,12 @@ func (db *DB) UpdateNotification(ctx context.Context, n *regcase.Notification) e
 		WHERE id = ? AND status <> 'sent'`,
 		string(n.Status), n.Attempts, fmtTime(n.NextAttemptAt), n.LastError, fmtTimePtr(n.SentAt), n.ID)
 	if err != nil {
-		return translate("update notification", err)
+		return translate(err, "update notification", "notification")
 	}
 	if k, _ := res.RowsAffected(); k == 0 {
 		var exists bool
 		if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?)`, n.ID).Scan(&exists); err != nil {
-			return translate("update notification", err)
+			return translate(err, "update notification", "notification")
 		}
 		if !exists {
 			return regcase.Errorf(regcase.ENotFound, "notification %s not found", n.ID)
@@ -158,11 +159,11 @@ func (db *DB) ListNotifications(ctx context.Context, eventID string, limit int) 
 	rows, err := db.r.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications
 		WHERE ? = '' OR event_id = ? ORDER BY recipient, id LIMIT ?`, eventID, eventID, regcase.PageLimit(limit))
 	if err != nil {
-		return nil, translate("list notifications", err)
+		return nil, translate(err, "list notifications", "notification")
 	}
 	list, err := collect(rows, scanNotification)
 	if err != nil {
-		return nil, translate("list notifications", err)
+		return nil, translate(err, "list notifications", "notification")
 	}
 	return list, nil
 }
@@ -180,33 +181,16 @@ func (db *DB) DueDeadlines(ctx context.Context, now time.Time, warn time.Duratio
 			OR (feedback_met_at IS NULL AND ((feedback_breached_at IS NULL AND feedback_due_at < ?) OR (feedback_warned_at IS NULL AND feedback_due_at < ?))))
 		ORDER BY id LIMIT ?`, n, w, n, w, limit)
 	if err != nil {
-		return nil, translate("due deadlines", err)
+		return nil, translate(err, "due deadlines", "dead letter")
 	}
 	ids, err := collect(rows, func(s scanner) (string, error) {
 		var id string
 		return id, s.Scan(&id)
 	})
 	if err != nil {
-		return nil, translate("due deadlines", err)
+		return nil, translate(err, "due deadlines", "dead letter")
 	}
 	return ids, nil
-}
-
-// complianceSQL counts one clock's outcomes over every case: due, met and
-// breached are column names, now is bound as the first argument.
-func complianceSQL(due, met, breached string) string {
-	r := strings.NewReplacer("DUE", due, "MET", met, "BR", breached)
-	return r.Replace(`
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NOT NULL AND MET <= DUE THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NOT NULL AND MET > DUE THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NULL AND DUE < ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NOT NULL AND MET IS NULL AND DUE >= ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN DUE IS NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN BR IS NOT NULL THEN 1 ELSE 0 END), 0)`)
-}
-
-func complianceDest(c *regcase.Compliance) []any {
-	return []any{&c.MetOnTime, &c.MetLate, &c.Overdue, &c.Pending, &c.NotTracked, &c.BreachMarks}
 }
 
 // Dashboard computes the supervisor dashboard in four aggregate queries
@@ -214,7 +198,7 @@ func complianceDest(c *regcase.Compliance) []any {
 func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase.Dashboard, error) {
 	rtx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, translate("dashboard", err)
+		return nil, translate(err, "dashboard", "case")
 	}
 	defer func() { _ = rtx.Rollback() }()
 	out := &regcase.Dashboard{Ageing: make([]int64, len(q.AgeBounds)+1)}
@@ -226,31 +210,24 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 	rows, err := rtx.QueryContext(ctx, `SELECT status, priority, `+bucket+` AS b, COUNT(*) FROM cases
 		WHERE closed_at IS NULL GROUP BY status, priority, b`, args...)
 	if err != nil {
-		return nil, translate("dashboard backlog", err)
+		return nil, translate(err, "dashboard backlog", "case")
 	}
 	cells, err := collect(rows, func(s scanner) (regcase.OpenCount, error) {
 		var c regcase.OpenCount
 		return c, s.Scan(&c.Status, &c.Priority, &c.AgeBucket, &c.Count)
 	})
 	if err != nil {
-		return nil, translate("dashboard backlog", err)
+		return nil, translate(err, "dashboard backlog", "case")
 	}
 	out.AddOpen(cells)
 
-	// Compliance of the SLA clock and of both statutory deadlines.
-	sla := `COALESCE(SUM(CASE WHEN closed_at IS NOT NULL AND breached_at IS NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NOT NULL AND breached_at IS NOT NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NULL AND (breached_at IS NOT NULL OR due_at < ?) THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN closed_at IS NULL AND breached_at IS NULL AND due_at >= ? THEN 1 ELSE 0 END), 0),
-		0,
-		COALESCE(SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END), 0)`
-	dest := append(append(complianceDest(&out.SLA), complianceDest(&out.Acknowledge)...), complianceDest(&out.Feedback)...)
-	err = rtx.QueryRowContext(ctx, `SELECT `+sla+`,`+complianceSQL("ack_due_at", "ack_met_at", "ack_breached_at")+`,`+
-		complianceSQL("feedback_due_at", "feedback_met_at", "feedback_breached_at")+` FROM cases`,
-		now, now, now, now, now, now).Scan(dest...)
-	if err != nil {
-		return nil, translate("dashboard compliance", err)
+	// Compliance of the SLA clock and of both statutory deadlines: small
+	// partial-index ranges (see dbutil.ComplianceSQL).
+	var cc dbutil.ComplianceCounts
+	if err := rtx.QueryRowContext(ctx, dbutil.ComplianceSQL("?1"), now).Scan(cc.Dest()...); err != nil {
+		return nil, translate(err, "dashboard compliance", "case")
 	}
+	cc.Fold(out, out.OpenCases)
 
 	// Intake per week.
 	out.WeekStart, out.Intake = q.IntakeWeeks()
@@ -258,10 +235,10 @@ func (db *DB) Dashboard(ctx context.Context, q regcase.DashboardQuery) (*regcase
 		FROM reports WHERE received_at >= ? AND received_at < ? GROUP BY w`,
 		fmtTime(out.WeekStart), fmtTime(out.WeekStart), fmtTime(out.WeekStart.AddDate(0, 0, 7*len(out.Intake))))
 	if err != nil {
-		return nil, translate("dashboard intake", err)
+		return nil, translate(err, "dashboard intake", "report")
 	}
 	if err := countInto(rows, out.Intake); err != nil {
-		return nil, translate("dashboard intake", err)
+		return nil, translate(err, "dashboard intake", "report")
 	}
 	return out, nil
 }
@@ -282,15 +259,14 @@ func ageBucketSQL(q regcase.DashboardQuery, arg func(time.Time) any) (string, []
 
 // countInto adds (index, count) rows to out, ignoring indexes out of range.
 func countInto(rows *sql.Rows, out []int64) error {
-	defer rows.Close()
-	for rows.Next() {
+	return each(rows, func(s scanner) error {
 		var i, n int64
-		if err := rows.Scan(&i, &n); err != nil {
+		if err := s.Scan(&i, &n); err != nil {
 			return err
 		}
 		if i >= 0 && int(i) < len(out) {
 			out[i] += n
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }

@@ -15,21 +15,6 @@ import (
 // rest of regcase.PipelineStore. The PipelineStore writes run on the one
 // write connection, so they must not be called from inside InTx's fn.
 
-// collect scans every row with scan; the list is empty, not nil, when
-// there is none.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	list := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, v)
-	}
-	return list, rows.Err()
-}
-
 // jsonArray encodes keys as a JSON array for json_each(?), which stands in
 // for PostgreSQL's = ANY($1) without a bound on the number of variables.
 func jsonArray[T any](keys []T) (string, error) {
@@ -90,11 +75,11 @@ func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]*regcase.OutboxEv
 	rows, err := db.r.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
 		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
-		return nil, translate("pending outbox", err)
+		return nil, translate(err, "pending outbox", "event")
 	}
 	list, err := collect(rows, scanOutboxEvent)
 	if err != nil {
-		return nil, translate("pending outbox", err)
+		return nil, translate(err, "pending outbox", "event")
 	}
 	return list, nil
 }
@@ -111,7 +96,7 @@ func (db *DB) MarkPublished(ctx context.Context, seqs []int64, at time.Time) err
 	}
 	_, err = db.w.ExecContext(ctx, `UPDATE outbox SET published_at = ?
 		WHERE published_at IS NULL AND id IN (SELECT value FROM json_each(?))`, fmtTime(at), keys)
-	return translate("mark published", err)
+	return translate(err, "mark published", "record")
 }
 
 // RepublishLost implements regcase.PipelineStore in one statement.
@@ -126,10 +111,10 @@ func (db *DB) RepublishLost(ctx context.Context, handler string, after, before t
 		  AND NOT EXISTS (SELECT 1 FROM dead_events d WHERE d.handler = ? AND d.event_id = o.event_id)
 		ORDER BY o.id LIMIT ?)`, fmtTime(after), fmtTime(before), handler, handler, limit)
 	if err != nil {
-		return 0, translate("republish lost events", err)
+		return 0, translate(err, "republish lost events", "event")
 	}
 	n, err := res.RowsAffected()
-	return n, translate("republish lost events", err)
+	return n, translate(err, "republish lost events", "event")
 }
 
 // PruneOutbox deletes at most limit outbox rows published before before and
@@ -146,21 +131,21 @@ func (db *DB) PruneOutbox(ctx context.Context, before time.Time, limit int) (int
 	res, err := db.w.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (
 		SELECT id FROM outbox WHERE published_at < ? ORDER BY published_at LIMIT ?)`, cutoff, limit)
 	if err != nil {
-		return 0, translate("prune outbox", err)
+		return 0, translate(err, "prune outbox", "event")
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, translate("prune outbox", err)
+		return 0, translate(err, "prune outbox", "event")
 	}
 	for {
 		res, err := db.w.ExecContext(ctx, `DELETE FROM processed_events WHERE (handler, event_id) IN (
 			SELECT handler, event_id FROM processed_events WHERE processed_at < ? LIMIT ?)`, cutoff, limit)
 		if err != nil {
-			return 0, translate("prune processed events", err)
+			return 0, translate(err, "prune processed events", "event")
 		}
 		m, err := res.RowsAffected()
 		if err != nil {
-			return 0, translate("prune processed events", err)
+			return 0, translate(err, "prune processed events", "event")
 		}
 		if m < int64(limit) {
 			return n, nil
@@ -178,11 +163,11 @@ func (db *DB) OutboxStats(ctx context.Context) (int64, *time.Time, error) {
 	)
 	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL`).Scan(&n, &oldest)
 	if err != nil {
-		return 0, nil, translate("outbox stats", err)
+		return 0, nil, translate(err, "outbox stats", "event")
 	}
 	t := d.timePtr(oldest)
 	if d.err != nil {
-		return 0, nil, translate("outbox stats", d.err)
+		return 0, nil, translate(d.err, "outbox stats", "event")
 	}
 	return n, t, nil
 }
@@ -202,14 +187,14 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 		WHERE leases.holder = excluded.holder OR leases.expires_at <= `+nowExpr+`
 		RETURNING holder`, name, holder, fmt.Sprintf("%+.3f seconds", ttl.Seconds()))
 	if err != nil {
-		return false, translate("acquire lease", err)
+		return false, translate(err, "acquire lease", "lease")
 	}
 	got, err := collect(rows, func(s scanner) (string, error) {
 		var h string
 		return h, s.Scan(&h)
 	})
 	if err != nil {
-		return false, translate("acquire lease", err)
+		return false, translate(err, "acquire lease", "lease")
 	}
 	return len(got) == 1, nil
 }
@@ -217,7 +202,7 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 // ReleaseLease deletes the lease if holder has it (no error otherwise).
 func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := db.w.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
-	return translate("release lease", err)
+	return translate(err, "release lease", "lease")
 }
 
 // OverdueCases returns the IDs of at most limit open, running, unbreached
@@ -230,14 +215,14 @@ func (db *DB) OverdueCases(ctx context.Context, now time.Time, limit int) ([]str
 		WHERE closed_at IS NULL AND paused_at IS NULL AND breached_at IS NULL AND due_at < ?
 		ORDER BY due_at, id LIMIT ?`, fmtTime(now), limit)
 	if err != nil {
-		return nil, translate("overdue cases", err)
+		return nil, translate(err, "overdue cases", "case")
 	}
 	ids, err := collect(rows, func(s scanner) (string, error) {
 		var id string
 		return id, s.Scan(&id)
 	})
 	if err != nil {
-		return nil, translate("overdue cases", err)
+		return nil, translate(err, "overdue cases", "case")
 	}
 	return ids, nil
 }
@@ -248,11 +233,11 @@ func (t *tx) MarkProcessed(ctx context.Context, handler, eventID string, at time
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO processed_events (handler, event_id, processed_at)
 		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, handler, eventID, fmtTime(at))
 	if err != nil {
-		return false, translate("mark processed", err)
+		return false, translate(err, "mark processed", "event")
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, translate("mark processed", err)
+		return false, translate(err, "mark processed", "event")
 	}
 	return n == 1, nil
 }

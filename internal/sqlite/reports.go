@@ -45,7 +45,7 @@ func getReport(ctx context.Context, q querier, col, val string, notFound error) 
 		return nil, notFound
 	}
 	if err != nil {
-		return nil, translate("get report", err)
+		return nil, translate(err, "get report", "report")
 	}
 	return r, nil
 }
@@ -73,44 +73,35 @@ func (db *DB) GetReportByIdempotencyKey(ctx context.Context, key string) (*regca
 // ListReports returns at most f.Limit (bounded by regcase.MaxLimit) reports
 // matching f, by ID descending, with ID < f.Cursor when set.
 func (db *DB) ListReports(ctx context.Context, f regcase.ReportFilter) ([]*regcase.Report, error) {
-	var w where
-	w.eq("status", string(f.Status))
-	w.eq("channel", string(f.Channel))
-	w.eq("category", f.Category)
-	w.eq("case_id", f.CaseID)
+	w := newWhere()
+	w.Eq("status", string(f.Status))
+	w.Eq("channel", string(f.Channel))
+	w.Eq("category", f.Category)
+	w.Eq("case_id", f.CaseID)
 	if f.Subject != "" {
-		w.add("("+contains("subject_name")+" OR subject_registry_id = ?)", containsPattern(f.Subject), f.Subject)
+		w.Subject(f.Subject)
 	}
 	if f.ReceivedFrom != nil {
-		w.add("received_at >= ?", fmtTime(*f.ReceivedFrom))
+		w.Add("received_at >= " + w.Arg(fmtTime(*f.ReceivedFrom)))
 	}
 	if f.ReceivedTo != nil {
-		w.add("received_at < ?", fmtTime(*f.ReceivedTo))
+		w.Add("received_at < " + w.Arg(fmtTime(*f.ReceivedTo)))
 	}
 	if f.Query != "" {
-		p := containsPattern(f.Query)
-		w.add("("+contains("description")+" OR "+contains("subject_name")+" OR "+contains("location")+")", p, p, p)
+		w.Text(f.Query, "description", "subject_name", "location")
 	}
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
 	rows, err := db.r.QueryContext(ctx,
-		`SELECT `+reportColumns+` FROM reports`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, regcase.PageLimit(f.Limit))...)
+		`SELECT `+reportColumns+` FROM reports`+w.SQL()+` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)),
+		w.Args...)
 	if err != nil {
-		return nil, translate("list reports", err)
+		return nil, translate(err, "list reports", "report")
 	}
-	defer rows.Close()
-	reports := []*regcase.Report{}
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, translate("list reports", err)
-		}
-		reports = append(reports, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate("list reports", err)
+	reports, err := collect(rows, scanReport)
+	if err != nil {
+		return nil, translate(err, "list reports", "report")
 	}
 	return reports, nil
 }
@@ -125,7 +116,7 @@ func (t *tx) InsertReport(ctx context.Context, r *regcase.Report) error {
 		r.Subject.Name, r.Subject.RegistryID, r.Description, r.Location, fmtTimePtr(r.OccurredAt),
 		fmtTime(r.ReceivedAt), fmtTime(r.UpdatedAt), string(r.Status), r.DismissReason, nullString(r.CaseID), r.HasReporter,
 		r.ReporterCipher, r.WrappedKey, fmtTimePtr(r.ErasedAt), nullString(r.IdempotencyKey), r.RequestHash)
-	return translate("insert report", err)
+	return translate(err, "insert report", "report")
 }
 
 // LockReport reads a report inside the transaction (ENotFound if none); the
@@ -152,11 +143,11 @@ func (t *tx) UpdateReport(ctx context.Context, r *regcase.Report) error {
 // touched no row.
 func checkUpdated(op string, res sql.Result, err error, notFound error) error {
 	if err != nil {
-		return translate(op, err)
+		return translate(err, op, "record")
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return translate(op, err)
+		return translate(err, op, "record")
 	}
 	if n == 0 {
 		return notFound

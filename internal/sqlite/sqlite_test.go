@@ -11,8 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"testing/fstest"
 
+	"github.com/regcase/regcase/internal/dbutil"
 	"github.com/regcase/regcase/internal/regcase"
 	"github.com/regcase/regcase/internal/storetest"
 )
@@ -55,13 +55,7 @@ func TestStore(t *testing.T) {
 	})
 }
 
-func allVersions() []int64 {
-	var vs []int64
-	for _, m := range migrations {
-		vs = append(vs, m.version)
-	}
-	return vs
-}
+func allVersions() []int64 { return dbutil.Versions(migrations) }
 
 func TestMigrate(t *testing.T) {
 	t.Run("OKFresh", func(t *testing.T) {
@@ -167,21 +161,9 @@ func TestMigrationStatus(t *testing.T) {
 	})
 }
 
-func TestLoadMigrations(t *testing.T) {
-	t.Run("OKEmbedded", func(t *testing.T) {
-		if LatestVersion() < 1 || migrations[0].version != 1 {
-			t.Errorf("embedded migrations = %d, latest %d", len(migrations), LatestVersion())
-		}
-	})
-	for name, fsys := range map[string]fstest.MapFS{
-		"ErrBadName":          {"migrations/init.sql": {Data: []byte("SELECT 1;")}},
-		"ErrDuplicateVersion": {"migrations/0001_a.sql": {}, "migrations/01_b.sql": {}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := loadMigrations(fsys); err == nil {
-				t.Errorf("loadMigrations accepted %v", fsys)
-			}
-		})
+func TestEmbeddedMigrations(t *testing.T) {
+	if LatestVersion() < 1 || migrations[0].Version != 1 {
+		t.Errorf("embedded migrations = %d, latest %d", len(migrations), LatestVersion())
 	}
 }
 
@@ -292,7 +274,7 @@ func TestBusyIsUnavailable(t *testing.T) {
 	if !isBusy(err) {
 		t.Fatalf("BEGIN IMMEDIATE under a held lock: %v, want SQLITE_BUSY", err)
 	}
-	if got := regcase.ErrorCodeOf(translate("begin", err)); got != regcase.EUnavailable {
+	if got := regcase.ErrorCodeOf(translate(err, "begin", "database")); got != regcase.EUnavailable {
 		t.Errorf("translated code = %q, want %q", got, regcase.EUnavailable)
 	}
 }

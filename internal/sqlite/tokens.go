@@ -36,7 +36,7 @@ func (db *DB) GetTokenByHash(ctx context.Context, hash []byte) (*regcase.APIToke
 		return nil, regcase.Errorf(regcase.ENotFound, "token not found")
 	}
 	if err != nil {
-		return nil, translate("get token", err)
+		return nil, translate(err, "get token", "token")
 	}
 	return t, nil
 }
@@ -46,19 +46,11 @@ func (db *DB) ListTokens(ctx context.Context) ([]*regcase.APIToken, error) {
 	rows, err := db.r.QueryContext(ctx,
 		`SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at, id`)
 	if err != nil {
-		return nil, translate("list tokens", err)
+		return nil, translate(err, "list tokens", "token")
 	}
-	defer rows.Close()
-	tokens := []*regcase.APIToken{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, translate("list tokens", err)
-		}
-		tokens = append(tokens, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate("list tokens", err)
+	tokens, err := collect(rows, scanToken)
+	if err != nil {
+		return nil, translate(err, "list tokens", "token")
 	}
 	return tokens, nil
 }
@@ -69,7 +61,7 @@ func (t *tx) InsertToken(ctx context.Context, tok *regcase.APIToken) error {
 		INSERT INTO api_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		tok.ID, tok.Name, string(tok.Role), tok.Hash, fmtTime(tok.CreatedAt),
 		fmtTimePtr(tok.RevokedAt), fmtTimePtr(tok.LastUsed))
-	return translate("insert token", err)
+	return translate(err, "insert token", "token")
 }
 
 // RevokeToken sets the token's RevokedAt (ENotFound if no such token,
@@ -84,7 +76,7 @@ func (t *tx) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	var exists bool
 	if err := t.tx.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = ?)`, id).Scan(&exists); err != nil {
-		return translate("revoke token", err)
+		return translate(err, "revoke token", "token")
 	}
 	if !exists {
 		return regcase.Errorf(regcase.ENotFound, "token %s not found", id)

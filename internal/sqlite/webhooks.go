@@ -46,11 +46,11 @@ func activeWebhooks(ctx context.Context, q querier, op string) ([]*regcase.Webho
 	rows, err := q.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks
 		WHERE deleted_at IS NULL ORDER BY created_at, id`)
 	if err != nil {
-		return nil, translate(op, err)
+		return nil, translate(err, op, "webhook")
 	}
 	list, err := collect(rows, scanWebhook)
 	if err != nil {
-		return nil, translate(op, err)
+		return nil, translate(err, op, "webhook")
 	}
 	return list, nil
 }
@@ -62,7 +62,7 @@ func (db *DB) GetWebhook(ctx context.Context, id string) (*regcase.Webhook, erro
 		return nil, regcase.Errorf(regcase.ENotFound, "webhook %s not found", id)
 	}
 	if err != nil {
-		return nil, translate("get webhook", err)
+		return nil, translate(err, "get webhook", "webhook")
 	}
 	return w, nil
 }
@@ -92,7 +92,7 @@ func (t *tx) InsertWebhook(ctx context.Context, w *regcase.Webhook) error {
 	}
 	_, err = t.tx.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.URL, enc, w.Description, w.SecretCipher, fmtTime(w.CreatedAt), w.CreatedBy, fmtTimePtr(w.DeletedAt))
-	return translate("insert webhook", err)
+	return translate(err, "insert webhook", "webhook")
 }
 
 // DeleteWebhook sets DeletedAt and turns the subscription's pending
@@ -105,7 +105,7 @@ func (t *tx) DeleteWebhook(ctx context.Context, id string, at time.Time) error {
 	}
 	_, err = t.tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'dead', last_error = 'subscription deleted'
 		WHERE webhook_id = ? AND status = 'pending'`, id)
-	return translate("delete webhook", err)
+	return translate(err, "delete webhook", "webhook")
 }
 
 const deliveryColumns = `id, webhook_id, event_id, event_type, payload, status, attempts,
@@ -138,7 +138,7 @@ func (db *DB) GetDelivery(ctx context.Context, id string) (*regcase.Delivery, er
 		return nil, regcase.Errorf(regcase.ENotFound, "delivery %s not found", id)
 	}
 	if err != nil {
-		return nil, translate("get delivery", err)
+		return nil, translate(err, "get delivery", "delivery")
 	}
 	return d, nil
 }
@@ -146,20 +146,20 @@ func (db *DB) GetDelivery(ctx context.Context, id string) (*regcase.Delivery, er
 // ListDeliveries returns at most f.Limit (bounded by regcase.MaxLimit)
 // deliveries matching f, ID descending, with ID < f.Cursor when set.
 func (db *DB) ListDeliveries(ctx context.Context, f regcase.DeliveryFilter) ([]*regcase.Delivery, error) {
-	var w where
-	w.eq("webhook_id", f.WebhookID)
-	w.eq("status", string(f.Status))
+	w := newWhere()
+	w.Eq("webhook_id", f.WebhookID)
+	w.Eq("status", string(f.Status))
 	if f.Cursor != "" {
-		w.add("id < ?", f.Cursor)
+		w.Add("id < " + w.Arg(f.Cursor))
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.String()+
-		` ORDER BY id DESC LIMIT ?`, append(w.args, regcase.PageLimit(f.Limit))...)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.SQL()+
+		` ORDER BY id DESC LIMIT `+w.Arg(regcase.PageLimit(f.Limit)), w.Args...)
 	if err != nil {
-		return nil, translate("list deliveries", err)
+		return nil, translate(err, "list deliveries", "delivery")
 	}
 	list, err := collect(rows, scanDelivery)
 	if err != nil {
-		return nil, translate("list deliveries", err)
+		return nil, translate(err, "list deliveries", "delivery")
 	}
 	return list, nil
 }
@@ -173,7 +173,7 @@ func (t *tx) InsertDelivery(ctx context.Context, d *regcase.Delivery) error {
 		d.ID, d.WebhookID, d.EventID, d.EventType, string(d.Payload), string(d.Status), d.Attempts,
 		fmtTime(d.NextAttemptAt), fmtTimePtr(d.LastAttemptAt), d.LastStatus, d.LastError,
 		fmtTimePtr(d.DeliveredAt), fmtTime(d.CreatedAt))
-	return translate("insert delivery", err)
+	return translate(err, "insert delivery", "delivery")
 }
 
 // ClaimDeliveries picks at most limit pending deliveries due at now, moves
@@ -191,20 +191,16 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Dur
 			ORDER BY next_attempt_at LIMIT ?)
 		RETURNING `+deliveryColumns, fmtTime(now.Add(lease)), fmtTime(now), limit)
 	if err != nil {
-		return nil, translate("claim deliveries", err)
+		return nil, translate(err, "claim deliveries", "delivery")
 	}
 	list, err := collect(rows, scanDelivery)
 	if err != nil {
-		return nil, translate("claim deliveries", err)
+		return nil, translate(err, "claim deliveries", "delivery")
 	}
 	slices.SortFunc(list, func(a, b *regcase.Delivery) int { return strings.Compare(a.ID, b.ID) })
 	return list, nil
 }
 
-// RecordAttempt appends a (setting a.ID) and writes d's retry state in one
-// transaction; the write of d is skipped when the stored delivery is
-// already delivered (a late failure never undoes a success). ENotFound if
-// there is no such delivery; EInvalid if a belongs to another delivery.
 // RecordAttempts records each attempt in turn (SQLite has one writer; the
 // batching that saves round trips on PostgreSQL buys nothing here).
 func (db *DB) RecordAttempts(ctx context.Context, recs []regcase.AttemptRecord) error {
@@ -216,6 +212,10 @@ func (db *DB) RecordAttempts(ctx context.Context, recs []regcase.AttemptRecord) 
 	return nil
 }
 
+// RecordAttempt appends a (setting a.ID) and writes d's retry state in one
+// transaction; the write of d is skipped when the stored delivery is
+// already delivered (a late failure never undoes a success). ENotFound if
+// there is no such delivery; EInvalid if a belongs to another delivery.
 func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase.DeliveryAttempt) error {
 	if a.DeliveryID == "" {
 		a.DeliveryID = d.ID
@@ -229,7 +229,7 @@ func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase
 			VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			d.ID, fmtTime(a.At), a.Duration.Microseconds(), a.StatusCode, a.Error).Scan(&a.ID)
 		if err != nil {
-			return translate("record attempt", err)
+			return translate(err, "record attempt", "delivery attempt")
 		}
 		_, err = t.tx.ExecContext(ctx, `
 			UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
@@ -237,7 +237,7 @@ func (db *DB) RecordAttempt(ctx context.Context, d *regcase.Delivery, a *regcase
 			WHERE id = ? AND status <> 'delivered'`,
 			string(d.Status), d.Attempts, fmtTime(d.NextAttemptAt), fmtTimePtr(d.LastAttemptAt),
 			d.LastStatus, d.LastError, fmtTimePtr(d.DeliveredAt), d.ID)
-		return translate("record attempt", err)
+		return translate(err, "record attempt", "delivery attempt")
 	})
 }
 
@@ -253,7 +253,7 @@ func (db *DB) ReleaseDeliveries(ctx context.Context, ids []string, now time.Time
 	}
 	_, err = db.w.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ?
 		WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))`, fmtTime(now), keys)
-	return translate("release deliveries", err)
+	return translate(err, "release deliveries", "delivery")
 }
 
 // RedeliverDelivery makes a delivered or dead delivery pending again with
@@ -268,7 +268,7 @@ func (t *tx) RedeliverDelivery(ctx context.Context, id string, at time.Time) (*r
 	if errors.Is(err, sql.ErrNoRows) {
 		var exists bool
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)`, id).Scan(&exists); err != nil {
-			return nil, translate("redeliver", err)
+			return nil, translate(err, "redeliver", "delivery")
 		}
 		if !exists {
 			return nil, regcase.Errorf(regcase.ENotFound, "delivery %s not found", id)
@@ -276,7 +276,7 @@ func (t *tx) RedeliverDelivery(ctx context.Context, id string, at time.Time) (*r
 		return nil, regcase.Errorf(regcase.EConflict, "delivery %s is already pending", id)
 	}
 	if err != nil {
-		return nil, translate("redeliver", err)
+		return nil, translate(err, "redeliver", "delivery")
 	}
 	return d, nil
 }
@@ -287,7 +287,7 @@ func (db *DB) ListAttempts(ctx context.Context, deliveryID string) ([]*regcase.D
 	rows, err := db.r.QueryContext(ctx, `SELECT id, delivery_id, at, duration_us, status_code, error
 		FROM webhook_attempts WHERE delivery_id = ? ORDER BY id`, deliveryID)
 	if err != nil {
-		return nil, translate("list attempts", err)
+		return nil, translate(err, "list attempts", "delivery attempt")
 	}
 	list, err := collect(rows, func(s scanner) (*regcase.DeliveryAttempt, error) {
 		var (
@@ -304,7 +304,7 @@ func (db *DB) ListAttempts(ctx context.Context, deliveryID string) ([]*regcase.D
 		return &a, d.err
 	})
 	if err != nil {
-		return nil, translate("list attempts", err)
+		return nil, translate(err, "list attempts", "delivery attempt")
 	}
 	return list, nil
 }

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	t.Run("Notifications", func(t *testing.T) { testNotifications(t, open) })
 	t.Run("DueDeadlines", func(t *testing.T) { testDueDeadlines(t, open) })
 	t.Run("Dashboard", func(t *testing.T) { testDashboard(t, open) })
+	t.Run("DashboardMix", func(t *testing.T) { testDashboardMix(t, open) })
 }
 
 // opener is the argument of Run.
