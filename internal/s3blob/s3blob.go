@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -85,7 +86,8 @@ type Blobs struct {
 	orphanAge time.Duration
 	exists    Exists
 	log       *slog.Logger
-	now       func() time.Time
+	// skew is added to the clock (tests age objects with it).
+	skew atomic.Int64
 
 	// erasures waiting for their transaction to commit (id → when queued)
 	mu      sync.Mutex
@@ -124,10 +126,12 @@ func New(c Config, exists Exists, log *slog.Logger) (*Blobs, error) {
 		c.OrphanAge = 24 * time.Hour
 	}
 	return &Blobs{client: cl, bucket: c.Bucket, prefix: c.Prefix, orphanAge: c.OrphanAge, exists: exists, log: log,
-		now: time.Now, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), RetryEvery: 5 * time.Second}, nil
+		pending: map[string]time.Time{}, wake: make(chan struct{}, 1), RetryEvery: 5 * time.Second}, nil
 }
 
 var _ regcase.Blobs = (*Blobs)(nil)
+
+func (b *Blobs) now() time.Time { return time.Now().Add(time.Duration(b.skew.Load())) }
 
 func (b *Blobs) dir(id string) string { return b.prefix + "attachments/" + id + "/" }
 
