@@ -46,8 +46,10 @@ func (r *reader) s3(c *Config) {
 	s.OrphanAge = r.duration("REGCASE_S3_ORPHAN_AGE", 24*time.Hour)
 	s.SweepEvery = r.duration("REGCASE_S3_SWEEP_EVERY", time.Hour)
 	if endpoint == "" {
-		for _, v := range []string{"REGCASE_S3_BUCKET", "REGCASE_S3_ACCESS_KEY_ID", "REGCASE_S3_SECRET_ACCESS_KEY"} {
-			if r.get(v) != "" || r.get(v+"_FILE") != "" {
+		// An empty secret file is "not set": the platform files mount one
+		// when the feature is off.
+		for v, val := range map[string]string{"REGCASE_S3_BUCKET": s.Bucket, "REGCASE_S3_ACCESS_KEY_ID": s.AccessKeyID, "REGCASE_S3_SECRET_ACCESS_KEY": s.SecretAccessKey} {
+			if val != "" {
 				r.fail("REGCASE_S3_ENDPOINT", "required with %s: the S3 endpoint, e.g. s3.eu-west-1.amazonaws.com", v)
 				return
 			}

@@ -42,6 +42,16 @@ func TestS3(t *testing.T) {
 			t.Error("an S3 credential is in the startup log attributes")
 		}
 	})
+	t.Run("EmptySecretFileIsUnset", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "empty")
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(env(map[string]string{"REGCASE_S3_SECRET_ACCESS_KEY_FILE": f}), "api")
+		if err != nil || c.S3.Enabled() {
+			t.Fatalf("%+v %v", c, err)
+		}
+	})
 	t.Run("HTTPSURL", func(t *testing.T) {
 		c, err := Load(env(map[string]string{"REGCASE_S3_ENDPOINT": "https://minio.internal:9000", "REGCASE_S3_BUCKET": "b12"}), "api")
 		if err != nil || c.S3.Endpoint != "minio.internal:9000" || !c.S3.Secure {
