@@ -28,6 +28,7 @@ func Open(c config.S3, st regcase.Store) (regcase.Blobs, error) {
 	if err != nil {
 		return nil, &config.Error{Var: "REGCASE_S3_ENDPOINT", Msg: err.Error()}
 	}
+	b.Fallback = st.AttachmentChunk // files stored in the database before the switch
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.Check(ctx); err != nil {

@@ -94,6 +94,9 @@ type Blobs struct {
 	pending map[string]time.Time
 	wake    chan struct{}
 	once    sync.Once
+	// Fallback, when set, reads a chunk the bucket does not have from
+	// elsewhere: the database, for files uploaded before S3 was configured.
+	Fallback func(ctx context.Context, id string, seq int) ([]byte, error)
 	// RetryEvery is the pause between two passes over the pending
 	// erasures (default 5s); tests shorten it.
 	RetryEvery time.Duration
@@ -188,6 +191,11 @@ func (b *Blobs) Get(ctx context.Context, a *regcase.Attachment, seq int) ([]byte
 	data, err := io.ReadAll(io.LimitReader(obj, maxObject+1))
 	if err != nil {
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			if b.Fallback != nil { // uploaded before the bucket was configured?
+				if data, ferr := b.Fallback(ctx, a.ID, seq); ferr == nil {
+					return data, nil
+				}
+			}
 			return nil, regcase.Internal(fmt.Errorf("attachment %s chunk %d is missing from bucket %s", a.ID, seq, b.bucket))
 		}
 		return nil, unavailable("get", err)
@@ -272,7 +280,9 @@ func (b *Blobs) eraseOne(ctx context.Context, id string, queued time.Time) (done
 		return b.now().Sub(queued) > b.orphanAge, nil
 	}
 	if _, err := b.removeAll(ctx, id); err != nil {
-		return false, err
+		// After the orphan age the sweep takes over (hourly, not every
+		// few seconds): an object lock, say, may refuse for long.
+		return b.now().Sub(queued) > b.orphanAge, err
 	}
 	return true, nil
 }

@@ -69,6 +69,7 @@ type rig struct {
 	blobs *Blobs
 	net   *switchable
 	svc   *regcase.Service
+	dbSvc *regcase.Service // the same keys, content in the database
 	raw   *minio.Client // reads the bucket behind the service's back
 }
 
@@ -122,6 +123,7 @@ func newRig(t *testing.T, st regcase.Store) *rig {
 		t.Fatal(err)
 	}
 	b.RetryEvery = 20 * time.Millisecond
+	b.Fallback = st.AttachmentChunk
 	if err := b.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,8 @@ func newRig(t *testing.T, st regcase.Store) *rig {
 		t.Fatal(err)
 	}
 	svc := regcase.NewService(regcase.Deps{Store: st, Keyring: kr, SpoolDir: t.TempDir(), Blobs: b})
-	return &rig{store: st, blobs: b, net: sw, svc: svc, raw: raw}
+	dbSvc := regcase.NewService(regcase.Deps{Store: st, Keyring: kr, SpoolDir: t.TempDir()})
+	return &rig{store: st, blobs: b, net: sw, svc: svc, dbSvc: dbSvc, raw: raw}
 }
 
 func (r *rig) objects(t *testing.T) []string {
@@ -227,6 +230,26 @@ func TestAttachments(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "the erased attachment's objects to go", func() bool { return len(r.objects(t)) == 0 && r.blobs.Pending() == 0 })
+		})
+
+		t.Run("FilesFromBeforeTheSwitchStayReadable", func(t *testing.T) {
+			r := newRig(t, open(t))
+			ctx := t.Context()
+			sub := r.submit(t)
+			att, err := r.dbSvc.AddPublicAttachment(ctx, pub, sub.Report.TrackingCode, sub.StatusSecret, "s.pdf", bytes.NewReader(evidence))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.objects(t)) != 0 {
+				t.Fatal("the database service wrote to the bucket")
+			}
+			_, rd, err := r.svc.OpenAttachment(ctx, sup, att.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := io.ReadAll(rd); err != nil || !bytes.Equal(b, evidence) {
+				t.Fatalf("a file stored in the database, read with S3 on: %v", err)
+			}
 		})
 
 		t.Run("TamperedObjectFailsTheDownload", func(t *testing.T) {
