@@ -70,7 +70,7 @@ type rig struct {
 	net   *switchable
 	svc   *regcase.Service
 	dbSvc *regcase.Service // the same keys, content in the database
-	raw   *minio.Client // reads the bucket behind the service's back
+	raw   *minio.Client    // reads the bucket behind the service's back
 }
 
 func engines(t *testing.T, f func(t *testing.T, open func(t *testing.T) regcase.Store)) {
