@@ -7,6 +7,7 @@ import (
 
 	"github.com/regcase/regcase/internal/config"
 	"github.com/regcase/regcase/internal/regcase"
+	"github.com/regcase/regcase/internal/s3blob"
 	"github.com/regcase/regcase/internal/telemetry"
 )
 
@@ -58,7 +59,11 @@ func newService(c *config.Config, db regcase.Store, k *keys) (*regcase.Service, 
 	if err != nil {
 		return nil, err
 	}
-	return regcase.NewService(regcase.Deps{Store: db, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
+	blobs, err := s3blob.Open(c.S3, db) // nil: attachment content stays in the database
+	if err != nil {
+		return nil, err
+	}
+	return regcase.NewService(regcase.Deps{Store: db, Blobs: blobs, Lifecycle: lc, Keyring: kr, SLA: sla, Categories: c.Categories,
 		Deadlines: deadlines, DashboardMaxAge: dashboardMaxAge(c.DashboardMaxAge), CheckWebhookURL: webhookPolicy(c).CheckURL, Breach: breach,
 		AnonymousAddr: regcase.AddrPolicy(c.AnonymousAddr), IdempotencyRetention: c.IdempotencyRetention,
 		AttachmentMaxBytes: c.AttachmentMaxBytes, SpoolDir: c.AttachmentSpoolDir,

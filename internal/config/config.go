@@ -86,6 +86,9 @@ type Config struct {
 	// for this long (0 = compute on every view).
 	DashboardMaxAge time.Duration
 	AuditLog        AuditLog
+	// S3 stores attachment content in an S3-compatible bucket (off when
+	// its endpoint is empty).
+	S3 S3
 }
 
 // Pipeline configures the event pipeline: relay, consumers, webhooks, SLA.
@@ -354,6 +357,7 @@ func Load(get Getenv, command string) (*Config, error) {
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	r.pipeline(&c.Pipeline, prod)
 	r.people(c)
+	r.s3(c)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -430,7 +434,7 @@ func (c *Config) LogAttrs() []any {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("anonymous_addr", c.AnonymousAddr),
 		slog.Duration("idempotency_retention", c.IdempotencyRetention),
 		slog.Int64("attachment_max_bytes", c.AttachmentMaxBytes), slog.String("attachment_spool_dir", c.AttachmentSpoolDir),
-		c.smtpAttrs(), slog.String("deadlines", c.Deadlines),
+		c.smtpAttrs(), c.s3Attrs(), slog.String("deadlines", c.Deadlines),
 		slog.String("audit_origin", c.AuditLog.Origin), slog.Int("audit_public_keys", len(c.AuditLog.PublicKeys)),
 		slog.String("audit_witness_dir", c.AuditLog.WitnessDir),
 	}

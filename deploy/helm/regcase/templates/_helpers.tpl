@@ -184,3 +184,14 @@ topologySpreadConstraints:
     - {port: {{ $t.collector.port }}, protocol: TCP}
 {{- end }}
 {{- end }}
+
+{{/* keys plus those of optional whose secrets.keys entry is set, as a JSON array (fromJsonArray). */}}
+{{- define "regcase.optionalKeys" -}}
+{{- $keys := .keys -}}
+{{- range .optional -}}
+{{- if index $.ctx.Values.secrets.keys . -}}
+{{- $keys = append $keys . -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $keys -}}
+{{- end -}}
