@@ -208,6 +208,12 @@ for f in pg_superuser_password pg_owner_password pg_api_password database_url_ow
   docker secret rm "${SECRET_PREFIX}_${k}_v1" >/dev/null 2>&1 || true
   docker secret create "${SECRET_PREFIX}_${k}_v1" "$WORK/secrets/$f" >/dev/null
 done
+# The optional features' secrets (SMTP password, S3 secret key): unused here, so one newline
+# each (Swarm refuses an empty secret; regcase reads a lone newline as "not set").
+for k in smtp_password s3_secret_access_key; do
+  docker secret rm "${SECRET_PREFIX}_${k}_v1" >/dev/null 2>&1 || true
+  printf '\n' | docker secret create "${SECRET_PREFIX}_${k}_v1" - >/dev/null
+done
 free_port() { local p; for _ in $(seq 1 50); do p=$((20000 + RANDOM % 20000)); ss -ltn "( sport = :$p )" | grep -q ":$p" || { echo "$p"; return; }; done; return 1; }
 https_port="$(free_port)"; http_port="$(free_port)"
 ENVF="$WORK/stack.env"
