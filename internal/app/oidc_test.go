@@ -84,7 +84,8 @@ func newFakeIdP(t *testing.T, clientID, role string) *fakeIdP {
 		p.mu.Unlock()
 		raw, err := jwt.Signed(p.signer).Claims(jwt.Claims{Issuer: p.srv.URL, Subject: "u-7", Audience: jwt.Audience{clientID},
 			IssuedAt: jwt.NewNumericDate(time.Now()), Expiry: jwt.NewNumericDate(time.Now().Add(time.Hour))}).
-			Claims(map[string]any{"nonce": nonce, "regcase_role": role, "preferred_username": "olga"}).Serialize()
+			Claims(map[string]any{"nonce": nonce, "regcase_role": role, "preferred_username": "olga",
+				"email": "olga@example.gov", "email_verified": true}).Serialize()
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -145,8 +146,28 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 		if !strings.Contains(body, "olga") {
 			t.Errorf("the page does not name the signed-in officer")
 		}
-		if !strings.Contains(s.Stderr.String(), `"actor":"oidc:u-7","role":"supervisor"`) {
-			t.Errorf("request log does not name the OIDC officer and role")
+		// The request log is written asynchronously (internal/asynclog): wait
+		// for the line rather than read the log at once.
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(s.Stderr.String(), `"actor":"oidc:u-7","role":"supervisor"`) {
+			if time.Now().After(deadline) {
+				t.Errorf("request log does not name the OIDC officer and role")
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("VerifiedEmailBecomesTheNotificationAddress", func(t *testing.T) {
+		c := browser()
+		if resp, _ := get(c, s.URL+"/console/oidc/login"); resp.Request.URL.Path == "/console/login" {
+			t.Fatalf("sign-in ended at %s", resp.Request.URL)
+		}
+		_, page := get(c, s.URL+"/console/notifications")
+		if !strings.Contains(page, "olga@example.gov") {
+			t.Errorf("the notifications page does not show the provider's verified address")
+		}
+		if strings.Contains(s.Stderr.String(), "olga@example.gov") {
+			t.Errorf("the address reached the log")
 		}
 	})
 	t.Run("ErrForgedState", func(t *testing.T) {

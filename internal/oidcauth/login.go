@@ -37,7 +37,7 @@ func (l *Login) config(ctx context.Context) (*oauth2.Config, error) {
 		return nil, &regcase.Error{Code: regcase.EUnavailable, Message: "identity provider unavailable", Err: err}
 	}
 	l.cfg = &oauth2.Config{ClientID: l.ClientID, ClientSecret: l.ClientSecret, RedirectURL: l.RedirectURL,
-		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile"}}
+		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
 	l.verifier = &Verifier{Issuer: l.Issuer, Audience: l.ClientID, RoleClaim: l.RoleClaim}
 	return l.cfg, nil
 }
@@ -53,21 +53,22 @@ func (l *Login) AuthURL(state, nonce, challenge string) string {
 		oauth2.SetAuthURLParam("code_challenge", challenge), oauth2.SetAuthURLParam("code_challenge_method", "S256"))
 }
 
-// Exchange trades the code for tokens and returns the signed-in actor.
+// Exchange trades the code for tokens and returns the signed-in actor and
+// the e-mail address the provider verified for them ("" when none).
 // Errors: EUnauthorized (bad code, token or nonce), EForbidden (no valid
 // role), EUnavailable (provider down).
-func (l *Login) Exchange(ctx context.Context, code, pkceVerifier, nonce string) (regcase.Actor, error) {
+func (l *Login) Exchange(ctx context.Context, code, pkceVerifier, nonce string) (regcase.Actor, string, error) {
 	cfg, err := l.config(ctx)
 	if err != nil {
-		return regcase.Actor{}, err
+		return regcase.Actor{}, "", err
 	}
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(pkceVerifier))
 	if err != nil {
-		return regcase.Actor{}, &regcase.Error{Code: regcase.EUnauthorized, Message: "code exchange failed", Err: err}
+		return regcase.Actor{}, "", &regcase.Error{Code: regcase.EUnauthorized, Message: "code exchange failed", Err: err}
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return regcase.Actor{}, regcase.Errorf(regcase.EUnauthorized, "the provider returned no ID token")
+		return regcase.Actor{}, "", regcase.Errorf(regcase.EUnauthorized, "the provider returned no ID token")
 	}
 	return l.verifier.verify(ctx, raw, nonce)
 }

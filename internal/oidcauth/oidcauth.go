@@ -61,34 +61,54 @@ func (v *Verifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 // EUnauthorized for a bad token, EForbidden for a missing or unknown role,
 // EUnavailable when the issuer cannot be reached.
 func (v *Verifier) Verify(ctx context.Context, raw string) (regcase.Actor, error) {
-	return v.verify(ctx, raw, "")
+	a, _, err := v.verify(ctx, raw, "")
+	return a, err
 }
 
-// verify checks raw and, when nonce is not empty, its nonce claim.
-func (v *Verifier) verify(ctx context.Context, raw, nonce string) (regcase.Actor, error) {
+// verify checks raw and, when nonce is not empty, its nonce claim. It also
+// returns the token's e-mail address when the provider says it verified it
+// (email_verified true), else "".
+func (v *Verifier) verify(ctx context.Context, raw, nonce string) (regcase.Actor, string, error) {
 	ver, err := v.get(ctx)
 	if err != nil {
-		return regcase.Actor{}, err
+		return regcase.Actor{}, "", err
 	}
 	tok, err := ver.Verify(ctx, raw)
 	if err != nil {
-		return regcase.Actor{}, &regcase.Error{Code: regcase.EUnauthorized, Message: "invalid token", Err: err}
+		return regcase.Actor{}, "", &regcase.Error{Code: regcase.EUnauthorized, Message: "invalid token", Err: err}
 	}
 	if nonce != "" && tok.Nonce != nonce {
-		return regcase.Actor{}, regcase.Errorf(regcase.EUnauthorized, "ID token nonce does not match this sign-in")
+		return regcase.Actor{}, "", regcase.Errorf(regcase.EUnauthorized, "ID token nonce does not match this sign-in")
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return regcase.Actor{}, &regcase.Error{Code: regcase.EUnauthorized, Message: "invalid token claims", Err: err}
+		return regcase.Actor{}, "", &regcase.Error{Code: regcase.EUnauthorized, Message: "invalid token claims", Err: err}
 	}
 	roleName, _ := claims[v.RoleClaim].(string)
 	role, err := regcase.ParseRole(roleName)
 	if err != nil {
-		return regcase.Actor{}, regcase.Errorf(regcase.EForbidden, "token has no valid %s claim", v.RoleClaim)
+		return regcase.Actor{}, "", regcase.Errorf(regcase.EForbidden, "token has no valid %s claim", v.RoleClaim)
 	}
 	name, _ := claims["preferred_username"].(string)
 	if name == "" {
 		name = tok.Subject
 	}
-	return regcase.Actor{ID: fmt.Sprintf("oidc:%s", tok.Subject), Name: name, Role: role}, nil
+	return regcase.Actor{ID: fmt.Sprintf("oidc:%s", tok.Subject), Name: name, Role: role}, verifiedEmail(claims), nil
+}
+
+// verifiedEmail is the email claim when email_verified is true (a boolean,
+// or the string "true" some providers send), else "".
+func verifiedEmail(claims map[string]any) string {
+	email, _ := claims["email"].(string)
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		if v {
+			return email
+		}
+	case string:
+		if v == "true" {
+			return email
+		}
+	}
+	return ""
 }

@@ -61,6 +61,43 @@ func (s *Service) SetContact(ctx context.Context, a Actor, in ContactInput) (*Of
 	return c, nil
 }
 
+// AdoptContactEmail gives a signed-in officer a notification address from
+// their identity provider (an address the provider verified), with
+// notifications on, unless they already have one: an address set by hand,
+// or an opt-out, is never replaced. It returns whether it set one; the
+// change is audited like SetContact (officer.contact_set, source
+// "sign-in"), never with the address itself.
+func (s *Service) AdoptContactEmail(ctx context.Context, a Actor, email string) (bool, error) {
+	if !strings.HasPrefix(a.ID, "oidc:") {
+		return false, Errorf(EForbidden, "only an identity-provider sign-in brings a verified address")
+	}
+	email = strings.TrimSpace(email)
+	if err := checkText("email", email, true, 300); err != nil {
+		return false, err
+	}
+	if !validEmail(email) {
+		return false, FieldError("email", "email is not an e-mail address")
+	}
+	set := false
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
+		set = false
+		if _, err := s.cfg.Store.GetContact(ctx, a.ID); err == nil {
+			return nil
+		} else if ErrorCodeOf(err) != ENotFound {
+			return err
+		}
+		now := s.now()
+		c := &OfficerContact{ActorID: a.ID, Role: a.Role, Email: email, Notify: true, UpdatedAt: now}
+		if err := tx.PutContact(ctx, c); err != nil {
+			return err
+		}
+		set = true
+		return s.record(ctx, tx, a, now, change{action: "officer.contact_set", entityType: "officer", entityID: a.ID,
+			data: map[string]any{"notify": true, "role": a.Role, "source": "sign-in"}})
+	})
+	return set, err
+}
+
 // resolveOfficer maps a token name or id, or an OIDC subject with its
 // role, to an actor id and role.
 func (s *Service) resolveOfficer(ctx context.Context, who string, oidcRole Role) (string, Role, error) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"log/slog"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -21,10 +22,11 @@ import (
 // OIDCLogin is the identity provider as the console needs it: where to send
 // the officer (with state, nonce and a PKCE challenge), and how to turn the
 // returned code into an actor (exchange, ID token verification, nonce and
-// role claim checks). internal/app builds it from the OIDC configuration.
+// role claim checks) and the e-mail address the provider verified for them
+// ("" when none). internal/app builds it from the OIDC configuration.
 type OIDCLogin interface {
 	AuthURL(state, nonce, challenge string) string
-	Exchange(ctx context.Context, code, verifier, nonce string) (regcase.Actor, error)
+	Exchange(ctx context.Context, code, verifier, nonce string) (regcase.Actor, string, error)
 }
 
 // A pending sign-in lives in the browser, not in the server: state, nonce,
@@ -196,10 +198,18 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail("provider refused: "+strings.ReplaceAll(e, "\n", " "), nil)
 		return
 	}
-	a, err := c.deps.OIDC.Exchange(r.Context(), q.Get("code"), fl.Verifier, fl.Nonce)
+	a, email, err := c.deps.OIDC.Exchange(r.Context(), q.Get("code"), fl.Verifier, fl.Nonce)
 	if err != nil {
 		fail("exchange or token verification failed", err)
 		return
+	}
+	if email != "" && c.deps.Service != nil {
+		// The provider's verified address becomes the officer's notification
+		// address the first time only; one they set themselves (or an opt-out)
+		// is never replaced. Signing in does not depend on it.
+		if _, err := c.deps.Service.AdoptContactEmail(r.Context(), a, email); err != nil {
+			c.deps.Log.Warn("console: could not keep the verified e-mail address of a sign-in", slog.String("actor", a.ID), slog.String("error", err.Error()))
+		}
 	}
 	s := c.sessions.create(a, nil, now)
 	http.SetCookie(w, c.cookie(sessionCookie, s.id, "/console", int(c.deps.SessionMax.Seconds())))

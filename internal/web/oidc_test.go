@@ -24,12 +24,12 @@ func (f *fakeIdP) AuthURL(state, nonce, challenge string) string {
 	return "https://idp.example/auth?" + url.Values{"state": {state}, "nonce": {nonce}, "code_challenge": {challenge}}.Encode()
 }
 
-func (f *fakeIdP) Exchange(_ context.Context, code, verifier, nonce string) (regcase.Actor, error) {
+func (f *fakeIdP) Exchange(_ context.Context, code, verifier, nonce string) (regcase.Actor, string, error) {
 	f.exchanges.Add(1)
 	if code == "" || verifier == "" || nonce == "" {
-		return regcase.Actor{}, fmt.Errorf("incomplete exchange")
+		return regcase.Actor{}, "", fmt.Errorf("incomplete exchange")
 	}
-	return regcase.Actor{ID: "oidc:u-1", Name: "olga", Role: regcase.RoleSupervisor}, nil
+	return regcase.Actor{ID: "oidc:u-1", Name: "olga", Role: regcase.RoleSupervisor}, "", nil
 }
 
 func newFlowConsole(tb testing.TB, idp *fakeIdP, now *time.Time) (*Console, *http.ServeMux) {

@@ -27,6 +27,7 @@ type Service interface {
 	Dashboard(ctx context.Context, a regcase.Actor) (*regcase.Dashboard, regcase.DashboardQuery, error)
 	Dismiss(ctx context.Context, a regcase.Actor, id, reason string) (*regcase.Report, error)
 	GetCase(ctx context.Context, a regcase.Actor, id string) (*regcase.Case, error)
+	AdoptContactEmail(ctx context.Context, a regcase.Actor, email string) (bool, error)
 	GetContact(ctx context.Context, a regcase.Actor) (*regcase.OfficerContact, error)
 	GetReport(ctx context.Context, a regcase.Actor, id string, withPII bool) (*regcase.Report, *regcase.Reporter, error)
 	Lifecycle() *regcase.Lifecycle
