@@ -16,7 +16,7 @@
 #   tools/policy; `regcase-policy check` on the real production model (must pass); every
 #   script's syntax and --help; the Dockerfile's offline build constraints.
 # With an engine (`docker info` succeeds; otherwise prints "SKIP engine tests: <reason>"):
-#   builds the image (scripts/build-image.sh), asserts size <= 40 MB, numeric non-root user,
+#   builds the image (scripts/build-image.sh), asserts size <= 44 MB, numeric non-root user,
 #   OCI labels, HEALTHCHECK, no shell; runs it read-only with all capabilities dropped and
 #   no-new-privileges (`version`, `all` to ready, healthy, idle RSS, SIGTERM exit 0); builds
 #   the stand-in PostgreSQL/Redis/nginx images when the upstream ones cannot be had; brings up
@@ -171,10 +171,11 @@ else
     echo "     image $image"
     size=$(docker image inspect -f '{{.Size}}' "$image")
     measure IMAGE_SIZE_BYTES "$size" "docker image inspect -f {{.Size}} $image"
-    # 40 MB: the static binary is ~22 MB of platform + ~9 MB of go-redis (its full command set;
+    # 44 MB: the static binary is ~22 MB of platform + ~9 MB of go-redis (its full command set;
     # see go.mod) + ~6 MB of the OpenTelemetry SDK with its OTLP/HTTP exporter and protobuf
-    # (37.2 MB measured with them). A jump past this budget is a dependency worth questioning.
-    check "image size $size bytes <= 40 MB" test "$size" -le 40000000 || true
+    # + ~3 MB of the S3 client (minio-go; 40.2 MB measured with all of them). A jump past this
+    # budget is a dependency worth questioning.
+    check "image size $size bytes <= 44 MB" test "$size" -le 44000000 || true
     image_user() {
       local u; u="$(docker image inspect -f '{{.Config.User}}' "$image")"
       echo "user=$u"; [[ $u =~ ^[1-9][0-9]*:[0-9]+$ ]]
