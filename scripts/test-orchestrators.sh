@@ -163,7 +163,8 @@ stack_shape() { # the shape ADR 0002 gives the stack, read from the resolved fil
   [[ "$(grep -c 'failure_action: rollback' "$f")" -ge 3 ]] || { echo "api/worker/proxy must roll back on failure"; return 1; }
   [[ "$(grep -c 'order: start-first' "$f")" -ge 4 ]] || { echo "start-first updates and rollbacks"; return 1; }
   grep -q 'attachable: true' "$f" && { echo "an attachable network"; return 1; }
-  [[ "$(grep -c 'external: true' "$f")" -eq 13 ]] || { echo "13 external secrets expected"; return 1; }
+  # 13 required secrets + the two of the optional features (SMTP password, S3 secret key)
+  [[ "$(grep -c 'external: true' "$f")" -eq 15 ]] || { echo "15 external secrets expected"; return 1; }
   grep -q 'name: regcase_nginx_conf_000000000000' "$f" || { echo "configs are not content-versioned"; return 1; }
   echo "stack shape ok"
 }
