@@ -77,6 +77,7 @@ chmod 755 "$work"
 pids=()
 worker_pids=()
 cleanup() {
+	[[ $BASHPID == "$$" ]] || return 0 # a killed subshell runs the inherited EXIT trap (bash 5.2)
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ -f "$work/redis/redis.pid" ]; then kill "$(cat "$work/redis/redis.pid")" 2>/dev/null || true; fi

@@ -54,6 +54,7 @@ work=$(mktemp -d /tmp/regcase-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
+	[[ $BASHPID == "$$" ]] || return 0 # a killed subshell runs the inherited EXIT trap (bash 5.2)
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	scripts/pg-test-server.sh stop "$work/pg" >/dev/null 2>&1 || true

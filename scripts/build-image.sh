@@ -75,7 +75,7 @@ if docker buildx version >/dev/null 2>&1; then builder_env=(DOCKER_BUILDKIT=1); 
 build_args=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision"
             --build-arg "CREATED=$created" --build-arg "SOURCE=$source_url")
 iidfile="$(mktemp)"
-trap 'rm -f "$iidfile"; [[ -n "${ctx:-}" ]] && rm -rf "$ctx"' EXIT
+trap 'in_main_shell || exit; rm -f "$iidfile"; [[ -n "${ctx:-}" ]] && rm -rf "$ctx"' EXIT
 
 filter_noise() { grep -v -i 'legacy builder is deprecated\|buildx component\|install the buildx\|^ *$\|docs.docker.com/go/buildx' >&2 || true; }
 

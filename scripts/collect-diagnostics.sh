@@ -36,7 +36,7 @@ dc_args=(); [[ -n "$env_file" ]] && dc_args+=(--env-file "$env_file")
 dc() { compose "${dc_args[@]}" "${STACK_FILES[@]}" "$@"; }
 
 name="regcase-diagnostics-$(hostname)-$(date -u +%Y%m%dT%H%M%SZ)"
-work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+work="$(mktemp -d)"; trap 'in_main_shell && rm -rf "$work"' EXIT
 b="$work/$name"; mkdir -p "$b/logs" "$b/inspect"
 # run FILE CMD...: never fail the bundle because one probe failed.
 run() { local f="$1"; shift; { echo "\$ $*"; "$@"; } >>"$b/$f" 2>&1 || echo "(exit $?)" >>"$b/$f"; }

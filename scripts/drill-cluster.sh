@@ -81,6 +81,7 @@ drill_start cluster "$max_seconds"
 RECEIVER_PID=""
 cleanup() {
   local rc=$?
+  in_main_shell || exit "$rc"
   kill "$WATCHDOG" 2>/dev/null || true
   [[ -z "$RECEIVER_PID" ]] || kill "$RECEIVER_PID" 2>/dev/null || true
   jobs -p | xargs -r kill 2>/dev/null || true

@@ -71,6 +71,7 @@ created_swarm=0 labelled=0 node=""
 created_images=()
 cleanup() {
   local rc=$?
+  in_main_shell || exit "$rc"
   kill "$WATCHDOG" 2>/dev/null || true
   jobs -p | xargs -r kill 2>/dev/null || true
   if [[ $keep -eq 1 ]]; then

@@ -50,7 +50,7 @@ else
 	dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 	[[ -d "$dir" ]] || { log "go mod download returned no source directory"; exit 1; }
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' EXIT
+	trap '[[ $BASHPID == "$$" ]] && rm -rf "$work"' EXIT
 	# The module cache is read-only: build in a writable copy.
 	cp -r "$dir/." "$work/"
 	chmod -R u+w "$work"

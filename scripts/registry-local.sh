@@ -54,7 +54,7 @@ case "$cmd" in
   up)
     if ! docker image inspect "$REG_IMAGE" >/dev/null 2>&1; then
       "$REPO_ROOT/scripts/install-platform-tools.sh" registry
-      ctx="$(mktemp -d)"; trap 'rm -rf "$ctx"' EXIT
+      ctx="$(mktemp -d)"; trap 'in_main_shell && rm -rf "$ctx"' EXIT
       cp "$REGISTRY_BIN" "$ctx/registry"
       cp "$REPO_ROOT/docker/registry/Dockerfile" "$REPO_ROOT/docker/registry/config.yml" "$ctx/"
       printf 'registry:x:65532:65532::/nonexistent:/sbin/nologin\n' >"$ctx/passwd"

@@ -58,6 +58,7 @@ meta="${file%.dump}.meta"
 db="regcase_drill_$(date -u +%Y%m%d%H%M%S)"
 work="$(mktemp -d)"; chmod 0700 "$work"
 cleanup() {
+  in_main_shell || return 0
   rm -rf "$work"
   if [[ $keep -eq 0 ]]; then
     dc exec -T postgres dropdb -U postgres --if-exists "$db" >/dev/null 2>&1 || true

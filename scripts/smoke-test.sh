@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
 done
 need curl
 url="${url%/}"
-tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+tmp="$(mktemp -d)"; trap 'in_main_shell && rm -rf "$tmp"' EXIT
 ok=0 bad=0
 c() { curl -sS "${insecure[@]}" --max-time 10 -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' "$@" 2>"$tmp/err" || echo 000; }
 result() { if [[ "$2" == 0 ]]; then ok=$((ok + 1)); echo "ok   $1"; else bad=$((bad + 1)); echo "FAIL $1${3:+: $3}"; fi; }

@@ -45,6 +45,7 @@ while IFS= read -r kv; do export "${kv?}"; done < <(pick_backing_images)
 dc() { compose "${COMPOSE_TEST[@]}" "$@"; }
 cleanup() {
   local rc=$?
+  in_main_shell || exit "$rc"
   if [[ $rc -ne 0 ]]; then
     warn "failed: diagnostics follow"
     dc ps -a || true

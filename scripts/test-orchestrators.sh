@@ -62,7 +62,7 @@ need go docker
 
 T0=$SECONDS
 WORK="$(mktemp -d /tmp/regcase-orch.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+trap 'in_main_shell && rm -rf "$WORK"' EXIT
 RENDER="$REPO_ROOT/dist/k8s"
 mkdir -p "$RENDER" "$REPO_ROOT/bin"
 # --- tools ----------------------------------------------------------------------------------------

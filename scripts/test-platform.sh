@@ -50,7 +50,7 @@ cd "$REPO_ROOT"
 
 T0=$(date +%s)
 WORK="$(mktemp -d /tmp/regcase-platform.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+trap 'in_main_shell && rm -rf "$WORK"' EXIT
 MEASURE="$REPO_ROOT/dist/platform-measurements.env"
 mkdir -p "$REPO_ROOT/dist" "$REPO_ROOT/bin"
 : >"$MEASURE"
@@ -274,6 +274,7 @@ else
     dc() { cenv "${STACK_ENV[@]}" docker compose -f compose.yml -f compose.test.yml "$@"; }
     cid() { dc ps -a -q "$1" | head -1; }
     cleanup_stack() {
+      in_main_shell || return 0
       if [[ $keep -eq 1 ]]; then echo "--keep: project $PROJECT left running (secrets in $SECRETS)"; return 0; fi
       dc down -v --remove-orphans --timeout 30 >/dev/null 2>&1 || true
       rm -rf "$WORK"

@@ -109,6 +109,7 @@ dc() {
 }
 cleanup() {
   local rc=$?
+  in_main_shell || exit "$rc"
   kill "$WATCHDOG" 2>/dev/null || true
   if [[ $keep -eq 1 ]]; then
     echo "--keep: project regcase-test-$TEST_ID left running (files in $WORK)"

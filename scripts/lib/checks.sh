@@ -27,6 +27,17 @@ FAILED_NAMES=()
 
 now_ms() { date +%s%3N; }
 
+# stop_execd PID COMM: TERM and reap a background child, but not before it runs COMM (read from
+# /proc, no fork): a bash fork signalled before its exec runs the parent's EXIT trap.
+stop_execd() {
+  local c
+  if [[ -d /proc/$$ ]]; then
+    while read -r c 2>/dev/null </proc/"$1"/comm && [[ "$c" != "$2" ]]; do :; done
+  fi
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 pass() {
   PASS=$((PASS + 1))
   printf '%sok%s   %s\n' "$_c_grn" "$_c_off" "$1"
@@ -46,18 +57,23 @@ check() {
   local secs="${CHECK_TIMEOUT:-300}"
   if [[ "$1" == --timeout ]]; then secs="$2"; shift 2; fi
   local name="$1"; shift
-  local log="${WORK:?WORK is not set}/check.$((PASS + FAIL + SKIPPED)).log" t rc=0 pid watchdog
+  local log="${WORK:?WORK is not set}/check.$((PASS + FAIL + SKIPPED)).log" t rc=0 pid timer done=""
   t=$(now_ms)
-  ( "$@" ) >"$log" 2>&1 &
+  ( trap - EXIT; "$@" ) >"$log" 2>&1 &
   pid=$!
-  # The watchdog stops the check's own processes (the subshell and its children) at the limit.
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$secs" & sp=$!; wait "$sp"
-    echo "TIMEOUT after ${secs}s" >>"$log"; pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null ) &
-  watchdog=$!
-  wait "$pid" || rc=$?
-  kill "$watchdog" 2>/dev/null || true
-  wait "$watchdog" 2>/dev/null || true
+  # The time limit is a plain `sleep` raced against the check with `wait -n`. A bash fork that is
+  # signalled before it has exec'd runs the script's EXIT trap (bash 5.2: that removed WORK under
+  # the remaining checks), so the timer is stopped only once it is `sleep` (stop_execd).
+  sleep "$secs" & timer=$!
+  wait -n -p done "$pid" "$timer" || rc=$?
+  if [[ "$done" == "$timer" ]]; then
+    echo "TIMEOUT after ${secs}s" >>"$log"
+    pkill -TERM -P "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rc=124
+  else
+    stop_execd "$timer" sleep
+  fi
   if [[ $rc -eq 0 ]]; then
     pass "$name ($(( $(now_ms) - t )) ms)"
   else

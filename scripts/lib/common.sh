@@ -36,6 +36,14 @@ else
   _c_red=; _c_grn=; _c_yel=; _c_dim=; _c_off=
 fi
 
+# in_main_shell: true in the script's own shell, false in a subshell. Every EXIT trap and cleanup
+# function starts with it: a bash fork killed by a signal before it has exec'd or set a trap of its
+# own runs the script's EXIT trap (bash 5.2), and would remove work folders under the running
+# script. The guard is the second line: such a fork's state is half torn down and the guard is not
+# always evaluated right, so the scripts also never signal a fork that may not have exec'd yet
+# (stop_execd in lib/checks.sh).
+in_main_shell() { [[ "$BASHPID" == "$$" ]]; }
+
 log()  { printf '%s[%s]%s %s\n' "$_c_dim" "$(date -u +%H:%M:%S)" "$_c_off" "$*" >&2; }
 warn() { printf '%sWARN%s %s\n' "$_c_yel" "$_c_off" "$*" >&2; }
 # die MESSAGE [CODE]: one line on stderr, then exit CODE (default 1).
