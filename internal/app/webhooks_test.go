@@ -36,6 +36,12 @@ func newReceiver(tb testing.TB) *receiver {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
+		if rc.secret == "" {
+			// A delivery can arrive between the subscription's 201 and setSecret (a checkpoint
+			// event every 100 ms): not known yet, so "try again later", as a real receiver would.
+			http.Error(w, "secret not configured yet", http.StatusServiceUnavailable)
+			return
+		}
 		wh, err := standardwebhooks.NewWebhook(rc.secret)
 		if err == nil {
 			err = wh.Verify(body, r.Header)
