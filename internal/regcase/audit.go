@@ -50,6 +50,17 @@ func CanonicalJSON(v any) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if out, ok := canonicalize(raw); ok {
+		return out, nil
+	}
+	return canonicalDecoded(raw)
+}
+
+// canonicalDecoded is the reference form of CanonicalJSON: decode into
+// generic values, numbers as json.Number, and marshal again (maps marshal
+// with sorted keys). canonicalize produces the same bytes without the
+// round trip and falls back to this for anything it does not handle.
+func canonicalDecoded(raw []byte) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var generic any

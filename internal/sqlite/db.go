@@ -171,6 +171,13 @@ func dsn(path string, readOnly bool, sync Synchronous) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
+	// Temporary tables, sorts and the statement journal stay in memory.
+	// The statement journal is what rolls one SAVEPOINT back (each job of
+	// a group commit has one, see group.go); on disk it cost a pwrite per
+	// page a job touched, 16 % of the writer's CPU in a 16-client intake.
+	// It is never read after a crash (only the WAL is), so keeping it in
+	// memory costs no durability.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
