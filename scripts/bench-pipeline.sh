@@ -106,7 +106,7 @@ wait_ready() { # URL
 
 export REGCASE_DATA_KEY LOG_FORMAT=json LOG_LEVEL=info REGCASE_ENV=development
 REGCASE_DATA_KEY=$(head -c32 /dev/urandom | base64)
-eval "$("$work/regcase" audit keygen | sed 's/^/export /')"
+eval "$("$work/regcase" audit keygen | sed -n 's/^REGCASE_/export REGCASE_/p')"
 export REGCASE_INTAKE_RATE=1000000 REGCASE_INTAKE_BURST=1000000 REGCASE_WEBHOOK_ALLOW_NETS=127.0.0.0/8
 
 # --------------------------------------------------------------- PostgreSQL

@@ -13,6 +13,8 @@
 #   read    GET /v1/cases/{id} vs (a) pgbench running the same reads,
 #                                 (d) pgbench's primary-key read of the case,
 #                                 (c) a bare Go handler returning the same bytes
+#   optional (f), POCKETBASE=1: PocketBase (also SQLite, one writer) creating
+#                                 and reading a record of the same fields
 # on PostgreSQL (a throwaway cluster on 127.0.0.1, fsync and
 # synchronous_commit on) and on SQLite, plus binary size, cold start to ready
 # and idle RSS. Load goes to loopback only and every run is bounded (DURATION
@@ -28,6 +30,10 @@ Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (defaul
              SQLITE_SYNCHRONOUS (FULL, the default, or NORMAL),
              ROUNDS (default 2: PostgreSQL intake measured again with a pool of as many
              connections as clients, alternating with pgbench, this many times),
+             POCKETBASE=1 (also measure PocketBase v0.40.4 create and view, reference (f);
+             builds it with Go 1.27.3, which the go command fetches from the module proxy,
+             about 3 minutes; POCKETBASE_BIN=path uses a binary already built from
+             github.com/pocketbase/pocketbase/examples/base),
              PROFILE=1 (take a 10 s CPU profile of `regcase api` during the 64-client
              PostgreSQL intake; written next to OUT as <OUT>.pg-intake.pprof)
 Needs: wrk, pgbench, PostgreSQL server binaries (scripts/install-test-deps.sh installs them).
@@ -42,10 +48,12 @@ CONCURRENCY=${CONCURRENCY:-16 64}
 mkdir -p dist
 OUT=${OUT:-dist/bench-$(date -u +%Y%m%dT%H%M%SZ).md}
 SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-FULL}
+POCKETBASE_VERSION=v0.40.4
+POCKETBASE_GO=go1.27.3 # PocketBase v0.40 needs a newer Go than the project's; used for its build only
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 command -v pgbench >/dev/null || scripts/install-test-deps.sh >/dev/null
 
-for port in 18081 18082 18083 18090 18091; do
+for port in 18081 18082 18083 18084 18090 18091; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "bench: port $port on 127.0.0.1 is in use (a previous run still alive?)" >&2
 		exit 1
@@ -112,7 +120,7 @@ wait_ready() {
 keys_env() {
 	export REGCASE_DATA_KEY
 	REGCASE_DATA_KEY=$(head -c32 /dev/urandom | base64)
-	eval "$("$work/regcase" audit keygen | sed 's/^/export /')"
+	eval "$("$work/regcase" audit keygen | sed -n 's/^REGCASE_/export REGCASE_/p')"
 }
 
 {
@@ -146,7 +154,7 @@ bench_db=${super/\/postgres\?/\/regcase_bench?}
 # chain row (report, audit record, outbox event).
 sed '/^INSERT INTO audit_chains/,+1d' scripts/bench/intake.sql >"$work/intake3.sql"
 
-declare -A pg_tps pg3_tps
+declare -A pg_tps pg3_tps sq_intake sq_read # sq_*: "rps p50 p99 errors" per clients, for (f)
 bench_engine() { # ENGINE URL DATABASE_URL
 	local engine=$1 base=$2 tok case_id c
 	tok=$(DATABASE_URL=$3 "$work/regcase" token create --role supervisor --name "bench-$engine" 2>/dev/null)
@@ -176,6 +184,7 @@ bench_engine() { # ENGINE URL DATABASE_URL
 			pg3_tps[$c]=$tps
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (d) pgbench, the three inserts | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
 		else
+			sq_intake[$c]="$rps $p50 $p99 $err"
 			say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (b) one writer, same transaction straight into SQLite, synchronous=$SQLITE_SYNCHRONOUS | $loop_tps | – | – | $(ratio "$rps" "$loop_tps") |"
 			[ "$SQLITE_SYNCHRONOUS" = NORMAL ] ||
 				say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (b) the same loop, synchronous=NORMAL (no fsync per commit) | $loop_normal_tps | – | – | $(ratio "$rps" "$loop_normal_tps") |"
@@ -194,6 +203,7 @@ bench_engine() { # ENGINE URL DATABASE_URL
 			read -r tps lat < <(pgbench_run "pgbench-pk-$c" "$c" scripts/bench/case_pk.sql -D "case_id=$case_id")
 			say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (d) pgbench, primary-key read of the case | $tps | avg $lat | – | $(ratio "$rps" "$tps") |"
 		fi
+		[ "$engine" = postgres ] || sq_read[$c]="$rps $p50 $p99 $err"
 		say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (c) bare Go handler, same bytes | $brps | $bp50 | $bp99 | $(ratio "$rps" "$brps") |"
 	done
 	kill "$bare"; wait "$bare" 2>/dev/null || true
@@ -213,7 +223,7 @@ unset REGCASE_PPROF_ADDR
 ready_pg=$ready_ms
 bench_engine postgres http://127.0.0.1:18081 "$app_url"
 rss_pg=$(ps -o rss= -p "$srv")
-pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wait_seconds_total/ {print $2}')
+pool_wait=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_wait_seconds_total/ {printf "%.0f\n", $2}')
 pool_max=$(curl -fsS http://127.0.0.1:18081/metrics | awk '/^regcase_db_pool_max_connections/ {print $2}')
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 
@@ -255,6 +265,57 @@ kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 start_server all "$sqlite_url" 127.0.0.1:18083
 ready_warm=$ready_ms
 kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+
+# (f) PocketBase, optional: also SQLite with one writer, a generic REST
+# layer over it. Its create has no audit chain and no outbox; records are
+# created by anyone (createRule "") like the public intake, and read by id
+# (viewRule "") without a token.
+if [ -n "${POCKETBASE:-}" ]; then
+	pb=${POCKETBASE_BIN:-}
+	if [ -z "$pb" ]; then
+		echo "building PocketBase $POCKETBASE_VERSION (Go $POCKETBASE_GO, for this reference only)"
+		GOTOOLCHAIN=$POCKETBASE_GO GOBIN=$work CGO_ENABLED=0 GOFLAGS= \
+			go install "github.com/pocketbase/pocketbase/examples/base@$POCKETBASE_VERSION" >"$work/pocketbase-build.log" 2>&1 ||
+			{ echo "bench: building PocketBase failed:" >&2; tail -5 "$work/pocketbase-build.log" >&2; exit 1; }
+		pb=$work/base
+	fi
+	"$pb" superuser upsert bench@example.org benchbench-superuser --dir "$work/pb" >/dev/null
+	"$pb" serve --http 127.0.0.1:18084 --dir "$work/pb" >"$work/pocketbase.log" 2>&1 &
+	pids+=("$!")
+	wait_ready_pb() {
+		for _ in $(seq 1 500); do
+			curl -fsS -o /dev/null http://127.0.0.1:18084/api/health 2>/dev/null && return 0
+			sleep 0.01
+		done
+		echo "bench: PocketBase never became ready" >&2
+		return 1
+	}
+	wait_ready_pb
+	pbtok=$(curl -fsS -XPOST http://127.0.0.1:18084/api/collections/_superusers/auth-with-password -H 'Content-Type: application/json' \
+		-d '{"identity":"bench@example.org","password":"benchbench-superuser"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+	curl -fsS -o /dev/null -XPOST http://127.0.0.1:18084/api/collections -H "Authorization: $pbtok" -H 'Content-Type: application/json' \
+		-d '{"name":"reports","type":"base","createRule":"","viewRule":"","fields":[{"name":"channel","type":"text"},{"name":"category","type":"text"},{"name":"subject_name","type":"text"},{"name":"subject_registry_id","type":"text"},{"name":"description","type":"text"}]}'
+	printf '{"channel":"api","category":"food_safety","subject_name":"Harbour Fish Market","subject_registry_id":"FBO-10442","description":"Fish displayed without ice at noon; strong smell near the counter."}' >"$work/pb-report.json"
+	pb_id=$(curl -fsS -XPOST http://127.0.0.1:18084/api/collections/reports/records -H 'Content-Type: application/json' -d @"$work/pb-report.json" |
+		sed 's/.*"id":"\([^"]*\)".*/\1/')
+	say ""
+	say "## sqlite against PocketBase $POCKETBASE_VERSION (f)"
+	say ""
+	say "PocketBase runs with its own defaults (WAL, synchronous=NORMAL); regcase with synchronous=$SQLITE_SYNCHRONOUS. regcase figures: the sqlite table above."
+	say ""
+	say "| measure | clients | regcase req/s | p50 ms | p99 ms | errors | reference | ref req/s | ref p50 ms | ref p99 ms | ratio |"
+	say "|---|---|---|---|---|---|---|---|---|---|---|"
+	for c in $CONCURRENCY; do
+		read -r rps p50 p99 err <<<"${sq_intake[$c]}"
+		read -r prps pp50 pp99 perr < <(TOKEN='' BODY_FILE=$work/pb-report.json wrk_run "pb-create-$c" "$c" http://127.0.0.1:18084/api/collections/reports/records scripts/bench/post.lua)
+		say "| POST /v1/reports | $c | $rps | $p50 | $p99 | $err | (f) PocketBase create record ($perr errors) | $prps | $pp50 | $pp99 | $(ratio "$rps" "$prps") |"
+	done
+	for c in $CONCURRENCY; do
+		read -r rps p50 p99 err <<<"${sq_read[$c]}"
+		read -r prps pp50 pp99 perr < <(TOKEN='' wrk_run "pb-view-$c" "$c" "http://127.0.0.1:18084/api/collections/reports/records/$pb_id" scripts/bench/get.lua)
+		say "| GET /v1/cases/{id} | $c | $rps | $p50 | $p99 | $err | (f) PocketBase view record ($perr errors) | $prps | $pp50 | $pp99 | $(ratio "$rps" "$prps") |"
+	done
+fi
 
 say ""
 say "## process"
