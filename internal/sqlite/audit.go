@@ -49,6 +49,43 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 		return translate(err, "append audit", "audit record")
 	}
 	r.Seal(seq, head)
+	if err := t.insertAudit(ctx, r); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx,
+		`UPDATE audit_chains SET seq = ?, head_hash = ? WHERE chain = ?`, r.Seq, r.Hash, r.Chain)
+	return translate(err, "append audit", "audit record")
+}
+
+// startChain appends r as the first record of a chain expected not to
+// exist yet (a new entity's): the chain row is created with r as its head
+// in one statement, where AppendAudit needs an upsert, a read and an update
+// (two statements of the six of an intake, which the single writer runs one
+// after the other). Should the chain exist after all, r is appended after
+// its head by AppendAudit, so the chain stays whole either way.
+func (t *tx) startChain(ctx context.Context, r *regcase.AuditRecord) error {
+	if r.Chain == "" {
+		return regcase.FieldError("chain", "an audit record needs a chain")
+	}
+	r.Seal(0, nil)
+	res, err := t.tx.ExecContext(ctx, `
+		INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES (?, ?, ?, 0)
+		ON CONFLICT (chain) DO NOTHING`, r.Chain, r.Seq, r.Hash)
+	if err != nil {
+		return translate(err, "append audit", "audit record")
+	}
+	created, err := res.RowsAffected()
+	if err != nil {
+		return translate(err, "append audit", "audit record")
+	}
+	if created == 0 {
+		return t.AppendAudit(ctx, r)
+	}
+	return t.insertAudit(ctx, r)
+}
+
+// insertAudit inserts the sealed record r and sets r.ID.
+func (t *tx) insertAudit(ctx context.Context, r *regcase.AuditRecord) error {
 	err := t.tx.QueryRowContext(ctx, `
 		INSERT INTO audit_records (chain, seq, at, actor_id, actor_role, actor_addr, request_id,
 		                           action, entity_type, entity_id, data, prev_hash, hash)
@@ -56,11 +93,6 @@ func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 		RETURNING id`,
 		r.Chain, r.Seq, fmtTime(r.Time), r.ActorID, string(r.ActorRole), r.ActorAddr, r.RequestID,
 		r.Action, r.EntityType, r.EntityID, string(r.Data), r.PrevHash, r.Hash).Scan(&r.ID)
-	if err != nil {
-		return translate(err, "append audit", "audit record")
-	}
-	_, err = t.tx.ExecContext(ctx,
-		`UPDATE audit_chains SET seq = ?, head_hash = ? WHERE chain = ?`, r.Seq, r.Hash, r.Chain)
 	return translate(err, "append audit", "audit record")
 }
 

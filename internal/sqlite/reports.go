@@ -163,7 +163,8 @@ func (db *DB) Intake(ctx context.Context, r *regcase.Report, rec *regcase.AuditR
 		if err := t.InsertReport(ctx, r); err != nil {
 			return err
 		}
-		if err := t.AppendAudit(ctx, rec); err != nil {
+		// The report is new, and so is its chain: one statement starts it.
+		if err := t.(*tx).startChain(ctx, rec); err != nil {
 			return err
 		}
 		return t.InsertEvent(ctx, ev)
