@@ -103,11 +103,11 @@ pgbench_run() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "–" }'; }
 
-wait_ready() {
+wait_ready() { # READINESS_URL → prints the milliseconds it took
 	local url=$1 t0
 	t0=$(date +%s%N)
 	for _ in $(seq 1 500); do
-		if curl -fsS -o /dev/null "$url/health/ready" 2>/dev/null; then
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then
 			echo $((($(date +%s%N) - t0) / 1000000))
 			return 0
 		fi
@@ -214,7 +214,7 @@ start_server() { # CMD URL ADDR → sets $srv (pid) and $ready_ms
 	DATABASE_URL=$url REGCASE_HTTP_ADDR=$addr REGCASE_DATA_DIR=$work/data "$work/regcase" "$cmd" >"$work/$cmd.out" 2>"$work/$cmd-$addr.log" &
 	srv=$!
 	pids+=("$srv")
-	ready_ms=$(wait_ready "http://$addr")
+	ready_ms=$(wait_ready "http://$addr/health/ready")
 }
 
 export REGCASE_PPROF_ADDR=127.0.0.1:18091
@@ -282,15 +282,7 @@ if [ -n "${POCKETBASE:-}" ]; then
 	"$pb" superuser upsert bench@example.org benchbench-superuser --dir "$work/pb" >/dev/null
 	"$pb" serve --http 127.0.0.1:18084 --dir "$work/pb" >"$work/pocketbase.log" 2>&1 &
 	pids+=("$!")
-	wait_ready_pb() {
-		for _ in $(seq 1 500); do
-			curl -fsS -o /dev/null http://127.0.0.1:18084/api/health 2>/dev/null && return 0
-			sleep 0.01
-		done
-		echo "bench: PocketBase never became ready" >&2
-		return 1
-	}
-	wait_ready_pb
+	wait_ready http://127.0.0.1:18084/api/health >/dev/null
 	pbtok=$(curl -fsS -XPOST http://127.0.0.1:18084/api/collections/_superusers/auth-with-password -H 'Content-Type: application/json' \
 		-d '{"identity":"bench@example.org","password":"benchbench-superuser"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
 	curl -fsS -o /dev/null -XPOST http://127.0.0.1:18084/api/collections -H "Authorization: $pbtok" -H 'Content-Type: application/json' \

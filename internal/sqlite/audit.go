@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 
 	"github.com/regcase/regcase/internal/regcase"
 )
@@ -28,65 +30,40 @@ func scanAudit(s scanner) (*regcase.AuditRecord, error) {
 	return &r, d.err
 }
 
-// AppendAudit creates r.Chain on its first record, reads its head, seals r
-// after it (regcase.AuditRecord.Seal), inserts r (setting r.ID) and moves
-// the head. The transaction's write lock is the chain lock.
+// AppendAudit reads the head of r.Chain, seals r after it
+// (regcase.AuditRecord.Seal) and inserts r (setting r.ID): a chain's first
+// record creates the chain row with r as its head, a later one moves the
+// head. Three statements either way (the intake's new chain takes no
+// upsert of an empty head to read back and update). The transaction's
+// write lock is the chain lock: the one writer holds it from BEGIN
+// IMMEDIATE, so nothing creates or moves the head between the read and the
+// write.
 func (t *tx) AppendAudit(ctx context.Context, r *regcase.AuditRecord) error {
 	if r.Chain == "" {
 		return regcase.FieldError("chain", "an audit record needs a chain")
-	}
-	if _, err := t.tx.ExecContext(ctx, `
-		INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES (?, 0, NULL, 0)
-		ON CONFLICT (chain) DO NOTHING`, r.Chain); err != nil {
-		return translate(err, "append audit", "audit record")
 	}
 	var (
 		seq  int64
 		head []byte
 	)
-	if err := t.tx.QueryRowContext(ctx,
-		`SELECT seq, head_hash FROM audit_chains WHERE chain = ?`, r.Chain).Scan(&seq, &head); err != nil {
+	err := t.tx.QueryRowContext(ctx,
+		`SELECT seq, head_hash FROM audit_chains WHERE chain = ?`, r.Chain).Scan(&seq, &head)
+	first := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !first {
 		return translate(err, "append audit", "audit record")
 	}
 	r.Seal(seq, head)
-	if err := t.insertAudit(ctx, r); err != nil {
-		return err
+	if first {
+		_, err = t.tx.ExecContext(ctx,
+			`INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES (?, ?, ?, 0)`, r.Chain, r.Seq, r.Hash)
+	} else {
+		_, err = t.tx.ExecContext(ctx,
+			`UPDATE audit_chains SET seq = ?, head_hash = ? WHERE chain = ?`, r.Seq, r.Hash, r.Chain)
 	}
-	_, err := t.tx.ExecContext(ctx,
-		`UPDATE audit_chains SET seq = ?, head_hash = ? WHERE chain = ?`, r.Seq, r.Hash, r.Chain)
-	return translate(err, "append audit", "audit record")
-}
-
-// startChain appends r as the first record of a chain expected not to
-// exist yet (a new entity's): the chain row is created with r as its head
-// in one statement, where AppendAudit needs an upsert, a read and an update
-// (two statements of the six of an intake, which the single writer runs one
-// after the other). Should the chain exist after all, r is appended after
-// its head by AppendAudit, so the chain stays whole either way.
-func (t *tx) startChain(ctx context.Context, r *regcase.AuditRecord) error {
-	if r.Chain == "" {
-		return regcase.FieldError("chain", "an audit record needs a chain")
-	}
-	r.Seal(0, nil)
-	res, err := t.tx.ExecContext(ctx, `
-		INSERT INTO audit_chains (chain, seq, head_hash, checkpointed_seq) VALUES (?, ?, ?, 0)
-		ON CONFLICT (chain) DO NOTHING`, r.Chain, r.Seq, r.Hash)
 	if err != nil {
 		return translate(err, "append audit", "audit record")
 	}
-	created, err := res.RowsAffected()
-	if err != nil {
-		return translate(err, "append audit", "audit record")
-	}
-	if created == 0 {
-		return t.AppendAudit(ctx, r)
-	}
-	return t.insertAudit(ctx, r)
-}
-
-// insertAudit inserts the sealed record r and sets r.ID.
-func (t *tx) insertAudit(ctx context.Context, r *regcase.AuditRecord) error {
-	err := t.tx.QueryRowContext(ctx, `
+	err = t.tx.QueryRowContext(ctx, `
 		INSERT INTO audit_records (chain, seq, at, actor_id, actor_role, actor_addr, request_id,
 		                           action, entity_type, entity_id, data, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -163,8 +163,7 @@ func (db *DB) Intake(ctx context.Context, r *regcase.Report, rec *regcase.AuditR
 		if err := t.InsertReport(ctx, r); err != nil {
 			return err
 		}
-		// The report is new, and so is its chain: one statement starts it.
-		if err := t.(*tx).startChain(ctx, rec); err != nil {
+		if err := t.AppendAudit(ctx, rec); err != nil {
 			return err
 		}
 		return t.InsertEvent(ctx, ev)
